@@ -1,0 +1,167 @@
+"""Assembles the Starlette app: /graphql (+ GraphiQL), /healthz, /readyz and
+the other routes. No logic lives here: it wires settings, the database, the
+schema and authentication together."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from database import Database, create_engine
+from loaders import Loaders
+from permissions.keys import authenticate, touch_key
+from permissions.viewer import Viewer
+from schema import schema as default_schema
+from schema.context import Context
+from schema.errors import UNAUTHENTICATED
+from settings import Settings, get_settings
+
+logger = logging.getLogger("personagraph.http")
+
+
+class PersonaGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view, with the context built from the authenticated viewer."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(default_schema, graphql_ide="graphiql" if settings.graphiql else None, **kwargs)
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        viewer: Viewer = request.state.viewer
+        db: Database = request.app.state.db
+        return Context(
+            request=request,
+            viewer=viewer,
+            db=db,
+            loaders=Loaders(db, viewer.org_id),
+            settings=self.settings,
+        )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+def _unauthenticated(message: str) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": UNAUTHENTICATED}}]}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="personagraph"'})
+
+
+def _wants_graphiql(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    view: PersonaGraphQL = request.app.state.graphql
+    if _wants_graphiql(request):
+        if view.graphql_ide:
+            return await view.render_graphql_ide(request)
+        return PlainTextResponse("Not Found", status_code=404)
+    scheme, _, raw_key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw_key.strip():
+        return _unauthenticated("Send an API key: 'Authorization: Bearer <key>'.")
+    db: Database = request.app.state.db
+    async with db.sessions() as session:
+        found = await authenticate(session, raw_key.strip())
+    if found is None:
+        return _unauthenticated("The API key is unknown, malformed or revoked.")
+    request.state.viewer = found.viewer
+    try:
+        response = await view.run(request)
+    except HTTPException as e:
+        return PlainTextResponse(e.reason, status_code=e.status_code)
+    if found.needs_touch:
+        response.background = BackgroundTask(_touch, db, found.viewer)
+    return response
+
+
+async def _touch(db: Database, viewer: Viewer) -> None:
+    async with db.sessions() as session, session.begin():
+        await touch_key(session, viewer)
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    db: Database = request.app.state.db
+    try:
+        async with db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the database means not ready
+        logger.warning("readiness check failed: %s", type(exc).__name__)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+class RequestLog:
+    """Logs method, path (never the query string), status and duration: no PII."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.db = database or Database(create_engine(settings))
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.graphql = PersonaGraphQL(settings)
+    if database is not None:
+        app.state.db = database
+    app.add_middleware(RequestLog)
+    return app

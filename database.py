@@ -1,0 +1,99 @@
+"""The async engine and sessions, for SQLite (embedded) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from settings import Settings
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; the busy timeout makes a
+    # second writer wait instead of failing; SQLite leaves FKs off by default.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+READ_ONLY = "personagraph_read_only"
+
+
+def _begin(conn: Any) -> None:
+    # A writer takes the lock when its transaction begins, not at its first
+    # write, so two writers queue on the busy timeout instead of failing at
+    # the lock upgrade; readers (loaders) stay deferred and never wait.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo, poolclass=NullPool, connect_args={"timeout": 10})
+        sync_engine = engine.sync_engine
+        event.listen(sync_engine, "connect", _sqlite_pragmas)
+        # pysqlite's own BEGIN handling would start deferred transactions.
+        event.listen(sync_engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
+        event.listen(sync_engine, "begin", _begin)
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def sync_url(database_url: str) -> str:
+    """The same database through a synchronous driver, for Alembic and COPY."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite").render_as_string(hide_password=False)
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+class Database:
+    """The engine and the two ways to use it: a write session per mutation,
+    and short read-only connections for loaders (one per batch, so sibling
+    fields that resolve concurrently never share a connection)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    def session(self) -> AsyncSession:
+        return self.sessions()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as raw:
+            conn = await raw.execution_options(**{READ_ONLY: True})
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

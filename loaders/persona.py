@@ -1,0 +1,41 @@
+"""Loaders for personas and their organization.
+
+Loaders hand back SQLAlchemy rows (attribute access, no ORM identity map or
+validation on the hot path); schema types read the same attribute names from
+a row as from a table model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loaders.base import OrgLoader
+from models import Organization, Persona
+
+PERSONAS = Persona.__table__  # type: ignore[attr-defined]
+ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
+
+
+class PersonaByIdLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
+    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
+        rows = await conn.execute(select(PERSONAS).where(PERSONAS.c.org_id == self.org_id, PERSONAS.c.id.in_(keys)))
+        found = {r.id: r for r in rows}
+        return [found.get(k) for k in keys]
+
+
+class PersonaByNumberLoader(OrgLoader[int, Row[Any] | None]):
+    async def fetch(self, conn: AsyncConnection, keys: list[int]) -> list[Row[Any] | None]:
+        stmt = select(PERSONAS).where(PERSONAS.c.org_id == self.org_id, PERSONAS.c.number.in_(keys))
+        found = {r.number: r for r in await conn.execute(stmt)}
+        return [found.get(k) for k in keys]
+
+
+class OrganizationLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
+    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
+        # A viewer only ever sees its own organization.
+        found = {r.id: r for r in await conn.execute(select(ORGANIZATIONS).where(ORGANIZATIONS.c.id == self.org_id))}
+        return [found.get(k) for k in keys]

@@ -1,0 +1,41 @@
+"""SQLModel tables, one module per card area; Alembic migrations beside them."""
+
+from models.audiences import Audience
+from models.discounts import Discount, Redemption
+from models.history import Message, Order, OrderLine, PersonaAction, PixelEvent, SurveySubmission
+from models.merges import Merge
+from models.organization import ApiKey, AuditEntry, IdempotencyRecord, Organization, Store
+from models.persona import Consent, ConsentEvent, CustomAttribute, IdentityKey, Persona, PersonaTag, SignupSubmission
+from models.points import LegacyPointImport, PersonaRollup, PointsEntry, PurchaseCount
+from models.privacy import PrivacyRequest, Suppression
+
+__all__ = [
+    "ApiKey",
+    "Audience",
+    "AuditEntry",
+    "Consent",
+    "ConsentEvent",
+    "CustomAttribute",
+    "Discount",
+    "IdempotencyRecord",
+    "IdentityKey",
+    "LegacyPointImport",
+    "Merge",
+    "Message",
+    "Order",
+    "OrderLine",
+    "Organization",
+    "Persona",
+    "PersonaAction",
+    "PersonaRollup",
+    "PersonaTag",
+    "PixelEvent",
+    "PointsEntry",
+    "PrivacyRequest",
+    "PurchaseCount",
+    "Redemption",
+    "SignupSubmission",
+    "Store",
+    "Suppression",
+    "SurveySubmission",
+]

@@ -1,0 +1,105 @@
+"""API keys: made by the CLI, shown once, stored as a SHA-256 hash with a
+short prefix to find them by. Keys are 160 random bits, so a plain hash is
+enough (no key stretching needed, and checking stays cheap)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models import ApiKey, Organization
+from models.base import utcnow
+from permissions.matrix import Role
+from permissions.viewer import Viewer
+
+KEY_PREFIX = "pgk"
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _split(raw_key: str) -> str | None:
+    """The lookup prefix of a well-formed key, or None."""
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 8 or len(parts[2]) < 20:
+        return None
+    return parts[1]
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    plaintext: str
+
+
+async def issue_key(session: AsyncSession, *, org_id: uuid.UUID, role: Role, name: str) -> IssuedKey:
+    prefix = secrets.token_hex(4)
+    plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(20)}"
+    key = ApiKey(org_id=org_id, name=name, role=role.value, prefix=prefix, key_hash=_hash(plaintext))
+    session.add(key)
+    await session.flush()
+    return IssuedKey(key=key, plaintext=plaintext)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    viewer: Viewer
+    needs_touch: bool
+
+
+async def authenticate(session: AsyncSession, raw_key: str) -> Authenticated | None:
+    """The viewer behind a key, or None for a malformed, unknown or revoked key."""
+    prefix = _split(raw_key)
+    if prefix is None:
+        return None
+    rows = (await session.execute(select(ApiKey).where(col(ApiKey.prefix) == prefix))).scalars().all()
+    digest = _hash(raw_key)
+    for key in rows:
+        if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
+            viewer = Viewer.for_key(org_id=key.org_id, role=Role(key.role), name=key.name, api_key_id=key.id)
+            stale = key.last_used_at is None or utcnow() - key.last_used_at >= LAST_USED_RESOLUTION
+            return Authenticated(viewer=viewer, needs_touch=stale)
+    return None
+
+
+async def touch_key(session: AsyncSession, viewer: Viewer) -> None:
+    """Record use; called at most once a minute per key, outside the request's reads."""
+    now = utcnow()
+    await session.execute(
+        update(ApiKey)
+        .where(
+            col(ApiKey.org_id) == viewer.org_id,
+            col(ApiKey.id) == viewer.api_key_id,
+            (col(ApiKey.last_used_at).is_(None)) | (col(ApiKey.last_used_at) < now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def list_keys(session: AsyncSession, org_id: uuid.UUID) -> list[ApiKey]:
+    stmt = select(ApiKey).where(col(ApiKey.org_id) == org_id).order_by(col(ApiKey.created_at))
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def revoke_key(session: AsyncSession, prefix: str) -> ApiKey | None:
+    key = (await session.execute(select(ApiKey).where(col(ApiKey.prefix) == prefix))).scalars().first()
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+    return key
+
+
+async def organization_of(session: AsyncSession, viewer: Viewer) -> Organization:
+    org = await session.get(Organization, viewer.org_id)
+    assert org is not None, "a key's organization cannot disappear while the key exists"
+    return org

@@ -1,0 +1,1 @@
+"""What the graph does, as plain async functions over a session and a viewer."""

@@ -1,0 +1,106 @@
+"""Identity rules: phones to E.164, emails trimmed and lower-cased, and the
+placeholder values that never count as a way to reach someone."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from models.enums import IdentityKind
+from resolvers.errors import UserError
+
+# Values POS clerks type when the customer gives none. Extend with
+# PERSONAGRAPH_PLACEHOLDERS (comma-separated emails, email local parts ending
+# in "@", or phone digits).
+DEFAULT_PLACEHOLDER_EMAILS = frozenset({"none@none.com", "no@email.com", "test@test.com", "na@na.com", "n/a@n/a.com"})
+DEFAULT_PLACEHOLDER_LOCAL_PARTS = frozenset({"noemail", "none", "nomail", "donotemail", "no-email", "noreply"})
+DEFAULT_PLACEHOLDER_PHONES = frozenset({"1234567890", "0123456789", "5555555555"})
+_ONE_DIGIT = re.compile(r"^(\d)\1+$")
+
+
+def _extra_placeholders() -> set[str]:
+    return {v.strip().lower() for v in os.environ.get("PERSONAGRAPH_PLACEHOLDERS", "").split(",") if v.strip()}
+
+
+def is_placeholder_email(email: str) -> bool:
+    extra = _extra_placeholders()
+    local = email.split("@", 1)[0]
+    return (
+        email in DEFAULT_PLACEHOLDER_EMAILS
+        or email in extra
+        or local in DEFAULT_PLACEHOLDER_LOCAL_PARTS
+        or f"{local}@" in extra
+    )
+
+
+def is_placeholder_phone(digits: str) -> bool:
+    national = digits[-10:]
+    return bool(_ONE_DIGIT.match(national)) or national in DEFAULT_PLACEHOLDER_PHONES or digits in _extra_placeholders()
+
+
+def normalize_phone(raw: str, region: str = "US", *, field: list[str] | None = None) -> str | None:
+    """E.164, or None for a placeholder; INVALID_PHONE when it is not a real number."""
+    value = raw.strip()
+    if not value:
+        return None
+    digits = re.sub(r"\D", "", value)
+    if digits and is_placeholder_phone(digits):
+        return None
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        raise UserError("INVALID_PHONE", "This is not a phone number.", field) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise UserError("INVALID_PHONE", "This phone number is not valid.", field)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str, *, field: list[str] | None = None) -> str | None:
+    """Trimmed and lower-cased, or None for a placeholder; INVALID_EMAIL when malformed."""
+    value = raw.strip().lower()
+    if not value:
+        return None
+    try:
+        normalized = validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise UserError("INVALID_EMAIL", f"This email is not valid: {exc}", field) from None
+    return None if is_placeholder_email(normalized) else normalized
+
+
+@dataclass(frozen=True)
+class ContactKeys:
+    """A contact's usable identity keys, after normalization."""
+
+    phone: str | None
+    email: str | None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        found = []
+        if self.phone:
+            found.append((IdentityKind.PHONE.value, self.phone))
+        if self.email:
+            found.append((IdentityKind.EMAIL.value, self.email))
+        return found
+
+
+def contact_keys(
+    phone: str | None, email: str | None, region: str, path: list[str]
+) -> tuple[ContactKeys, list[UserError]]:
+    """Normalize both; collect every error rather than stopping at the first."""
+    errors: list[UserError] = []
+    normalized_phone = normalized_email = None
+    if phone is not None:
+        try:
+            normalized_phone = normalize_phone(phone, region, field=[*path, "phone"])
+        except UserError as e:
+            errors.append(e)
+    if email is not None:
+        try:
+            normalized_email = normalize_email(email, field=[*path, "email"])
+        except UserError as e:
+            errors.append(e)
+    return ContactKeys(normalized_phone, normalized_email), errors

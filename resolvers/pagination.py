@@ -1,0 +1,128 @@
+"""Relay-style keyset pagination over (time, id), newest first.
+
+Cursors are opaque (base64 of the row's time and id), so a page walk neither
+skips nor repeats rows when new rows arrive between pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, literal, or_
+
+from models.base import UTCDateTime
+from resolvers.errors import BadUserInput
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    time: dt.datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = f"{self.time.isoformat()}|{self.id.hex}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            time_part, id_part = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+            time = dt.datetime.fromisoformat(time_part)
+            if time.tzinfo is None:
+                raise ValueError("naive time")
+            return cls(time=time, id=uuid.UUID(hex=id_part))
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise BadUserInput(f"Malformed cursor {value[:40]!r}: pass back a cursor this API returned.") from None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Validated page arguments: exactly one of forward (first/after) or backward."""
+
+    size: int
+    forward: bool
+    cursor: Cursor | None
+
+    @classmethod
+    def from_args(
+        cls,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> PageRequest:
+        if first is not None and last is not None:
+            raise BadUserInput("Pass either first or last, not both.")
+        if after is not None and before is not None:
+            raise BadUserInput("Pass either after or before, not both.")
+        size = first if first is not None else last
+        if size is None:
+            size = DEFAULT_PAGE_SIZE
+        if size < 0 or size > MAX_PAGE_SIZE:
+            raise BadUserInput(f"A page holds 0 to {MAX_PAGE_SIZE} items; {size} was asked for.")
+        forward = last is None and before is None
+        raw = after if forward else before
+        return cls(size=size, forward=forward, cursor=Cursor.decode(raw) if raw is not None else None)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def keyset_condition(time_col: Any, id_col: Any, request: PageRequest) -> ColumnElement[bool] | None:
+    """Rows strictly after the cursor in newest-first order (or before it, going back)."""
+    if request.cursor is None:
+        return None
+    t = literal(request.cursor.time, UTCDateTime())
+    i = literal(request.cursor.id)
+    if request.forward:
+        return or_(time_col < t, and_(time_col == t, id_col < i))
+    return or_(time_col > t, and_(time_col == t, id_col > i))
+
+
+def keyset_select(stmt: Select[Any], time_col: Any, id_col: Any, request: PageRequest) -> Select[Any]:
+    """The statement for one page: the cursor condition, the order and one row more than asked."""
+    condition = keyset_condition(time_col, id_col, request)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    if request.forward:
+        stmt = stmt.order_by(time_col.desc(), id_col.desc())
+    else:
+        stmt = stmt.order_by(time_col.asc(), id_col.asc())
+    return stmt.limit(request.size + 1)
+
+
+def build_page(rows: Sequence[T], request: PageRequest, key: Callable[[T], Cursor]) -> Page[T]:
+    """Turn the rows of keyset_select into a newest-first page."""
+    has_more = len(rows) > request.size
+    items = list(rows[: request.size])
+    if not request.forward:
+        items.reverse()
+    cursors = [key(item).encode() for item in items]
+    if request.forward:
+        return Page(items, cursors, has_next_page=has_more, has_previous_page=request.cursor is not None)
+    return Page(items, cursors, has_next_page=request.cursor is not None, has_previous_page=has_more)

@@ -1,0 +1,1 @@
+"""The non-GraphQL HTTP surface: one module per page or endpoint."""

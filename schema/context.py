@@ -1,0 +1,25 @@
+"""The one typed per-request context, and the Info alias every field uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from starlette.requests import Request
+
+from database import Database
+from loaders import Loaders
+from permissions.viewer import Viewer
+from settings import Settings
+
+
+@dataclass
+class Context:
+    request: Request
+    viewer: Viewer
+    db: Database
+    loaders: Loaders
+    settings: Settings
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,38 @@
+"""Building test data through the same write paths the API uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from database import Database
+from models import Organization, Persona
+from resolvers.ingest import ContactData, IngestOutcome, ingest_one
+from schema.ids import to_global_id
+
+
+@dataclass
+class MadePersona:
+    id: uuid.UUID
+    number: int
+    gid: str
+    row: Persona
+
+
+async def make_persona(db: Any, org: Organization, source: str = "test-pos", **fields: Any) -> MadePersona:
+    """A persona made by ingesting one contact; fails the test if it is rejected."""
+    assert isinstance(db, Database)
+    async with db.session() as session, session.begin():
+        loaded = await session.get(Organization, org.id)
+        assert loaded is not None
+        result = await ingest_one(session, loaded, source, ContactData(**fields), actor="test", path=["contact"])
+    assert result.outcome is not IngestOutcome.REJECTED, [e.message for e in result.errors]
+    assert result.persona is not None
+    p = result.persona
+    return MadePersona(id=p.id, number=p.number, gid=to_global_id("Persona", p.id), row=p)
+
+
+def days_ago(days: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
