@@ -7,6 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+HTTP_AUDIT := tests/http_audit
 
 .PHONY: help install chromium lock lint typecheck test run bench clean
 
@@ -20,7 +21,7 @@ help:
 	@echo "make bench      benchmarks"
 	@echo "make clean      remove the venv and caches (keeps var/ data)"
 
-install: $(STAMP) chromium
+install: $(STAMP) chromium $(HTTP_AUDIT)/node_modules/.package-lock.json
 
 # Re-runs pip only when pyproject.toml or constraints.txt changed.
 $(STAMP): pyproject.toml constraints.txt
@@ -28,6 +29,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+# graphql-http's GraphQL-over-HTTP audit (tests/test_http_audit.py), pinned by its package-lock.json.
+$(HTTP_AUDIT)/node_modules/.package-lock.json: $(HTTP_AUDIT)/package.json $(HTTP_AUDIT)/package-lock.json
+	command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ (Debian's nodejs and npm)" >&2; exit 1; }
+	npm ci --prefix $(HTTP_AUDIT) --no-audit --no-fund --loglevel=error
 
 # Debian's chromium, for the Playwright page tests.
 chromium:
@@ -68,5 +74,5 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts *.egg-info build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts *.egg-info build $(HTTP_AUDIT)/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

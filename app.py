@@ -4,6 +4,7 @@ schema and authentication together."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -25,10 +25,16 @@ from database import Database, create_engine
 from loaders import Loaders
 from permissions.keys import authenticate, touch_key
 from permissions.viewer import Viewer
+from resolvers.notifier import LogNotifier, Notifier
+from routes import engagement, export, graphql_http, imports, signup
+from routes import privacy as privacy_page
+from routes.http_guards import BodyLimit, SecurityHeaders, graphiql_policy
 from schema import schema as default_schema
 from schema.context import Context
+from schema.cost import CostBuckets
 from schema.errors import UNAUTHENTICATED
-from settings import Settings, get_settings
+from schema.persisted import PersistedQueries
+from settings import ROOT, Settings, get_settings, production_problems
 
 logger = logging.getLogger("personagraph.http")
 
@@ -72,21 +78,34 @@ async def graphql_endpoint(request: Request) -> Response:
     view: PersonaGraphQL = request.app.state.graphql
     if _wants_graphiql(request):
         if view.graphql_ide:
-            return await view.render_graphql_ide(request)
+            return graphiql_policy(await view.render_graphql_ide(request))
         return PlainTextResponse("Not Found", status_code=404)
+    # One time limit for the whole request, authentication included.
+    limit = view.settings.request_timeout_seconds
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            return await _authenticated_graphql(request, view)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+    return graphql_http.masked_failure(503, None, message=f"The request took longer than {limit:g} s and was stopped.")
+
+
+async def _authenticated_graphql(request: Request, view: PersonaGraphQL) -> Response:
     scheme, _, raw_key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         return _unauthenticated("Send an API key: 'Authorization: Bearer <key>'.")
     db: Database = request.app.state.db
-    async with db.sessions() as session:
-        found = await authenticate(session, raw_key.strip())
+    try:
+        async with db.read() as conn:
+            found = await authenticate(conn, raw_key.strip())
+    except Exception as exc:  # the database is unreachable: masked, and the log says what
+        return graphql_http.masked_failure(503, exc)
     if found is None:
         return _unauthenticated("The API key is unknown, malformed or revoked.")
     request.state.viewer = found.viewer
-    try:
-        response = await view.run(request)
-    except HTTPException as e:
-        return PlainTextResponse(e.reason, status_code=e.status_code)
+    response = await graphql_http.serve(request, view)
     if found.needs_touch:
         response.background = BackgroundTask(_touch, db, found.viewer)
     return response
@@ -138,8 +157,12 @@ class RequestLog:
             logger.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed)
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, notifier: Notifier | None = None
+) -> Starlette:
     settings = settings or get_settings()
+    if problems := production_problems(settings):
+        raise RuntimeError("; ".join(problems))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -156,12 +179,23 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *engagement.routes,
+            *export.routes,
+            *privacy_page.routes,
+            *imports.routes,
+            *signup.routes,
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.graphql = PersonaGraphQL(settings)
+    app.state.cost_buckets = CostBuckets(settings.cost_bucket_size, settings.cost_restore_rate)
+    app.state.persisted_queries = PersistedQueries.load(ROOT / "operations")
+    # Where codes and links to customers go; the log stand-in shows codes only outside production.
+    app.state.notifier = notifier or LogNotifier(reveal=not settings.is_production)
     if database is not None:
         app.state.db = database
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)
     return app

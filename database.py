@@ -33,9 +33,8 @@ def _begin(conn: Any) -> None:
     # A writer takes the lock when its transaction begins, not at its first
     # write, so two writers queue on the busy timeout instead of failing at
     # the lock upgrade; readers (loaders) stay deferred and never wait.
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
+    # Readers run each statement in autocommit: no BEGIN round trip at all.
+    if not conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -30,6 +30,26 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _roles(name: str) -> frozenset[str]:
+    from permissions.matrix import Role
+
+    raw = {part.strip().upper() for part in os.environ.get(name, "").split(",") if part.strip()}
+    unknown = raw - {role.value for role in Role}
+    if unknown:
+        raise SystemExit(f"{name} names unknown roles: {', '.join(sorted(unknown))}")
+    return frozenset(raw)
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Why the server must not start with these settings (empty when it may)."""
+    problems = []
+    if settings.is_production and settings.is_sqlite and not settings.allow_sqlite_in_production:
+        problems.append("refusing to serve production on SQLite; set DATABASE_URL or ALLOW_SQLITE_IN_PRODUCTION=1")
+    if settings.is_production and not settings.secret:
+        problems.append("PERSONAGRAPH_SECRET must be set in production")
+    return problems
+
+
 def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
 
@@ -49,6 +69,8 @@ class Settings:
     cost_restore_rate: int = 500
     request_timeout_seconds: float = 10.0
     max_body_bytes: int = 2_000_000
+    # Roles whose keys may run only the registered operations (operations/*.graphql).
+    persisted_only_roles: frozenset[str] = frozenset()
     link_token_max_age_days: int = 365
 
     @property
@@ -86,6 +108,7 @@ def load_settings() -> Settings:
         cost_restore_rate=_int("COST_RESTORE_RATE", 500),
         request_timeout_seconds=float(_int("REQUEST_TIMEOUT_SECONDS", 10)),
         max_body_bytes=_int("MAX_BODY_BYTES", 2_000_000),
+        persisted_only_roles=_roles("PERSISTED_ONLY_ROLES"),
     )
 
 

@@ -8,6 +8,21 @@ from functools import cached_property
 from aiodataloader import DataLoader
 
 from database import Database
+from loaders.audiences import AudiencesByPersonaLoader
+from loaders.card import (
+    AttributesByPersonaLoader,
+    ConsentsByPersonaLoader,
+    DiscountLoader,
+    DiscountsLoader,
+    LastRedemptionByPersonaLoader,
+    PurchaseCountsByPersonaLoader,
+    RollupByPersonaLoader,
+    SignupsByPersonaLoader,
+    StoreLoader,
+    TagsByPersonaLoader,
+)
+from loaders.history import OrderLinesByOrderLoader, OrderLoader, PointsEarnedByOrderLoader, RedemptionLoader
+from loaders.nodes import NodeLoader
 from loaders.persona import OrganizationLoader, PersonaByIdLoader, PersonaByNumberLoader
 
 
@@ -35,3 +50,67 @@ class Loaders:
     @cached_property
     def persona_by_number(self) -> PersonaByNumberLoader:
         return PersonaByNumberLoader(self.db, self.org_id)
+
+    @cached_property
+    def audiences_by_persona(self) -> AudiencesByPersonaLoader:
+        return AudiencesByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def rollup_by_persona(self) -> RollupByPersonaLoader:
+        return RollupByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def consents_by_persona(self) -> ConsentsByPersonaLoader:
+        return ConsentsByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def attributes_by_persona(self) -> AttributesByPersonaLoader:
+        return AttributesByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def tags_by_persona(self) -> TagsByPersonaLoader:
+        return TagsByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def signups_by_persona(self) -> SignupsByPersonaLoader:
+        return SignupsByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def store(self) -> StoreLoader:
+        return StoreLoader(self.db, self.org_id)
+
+    @cached_property
+    def purchase_counts_by_persona(self) -> PurchaseCountsByPersonaLoader:
+        return PurchaseCountsByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def last_redemption_by_persona(self) -> LastRedemptionByPersonaLoader:
+        return LastRedemptionByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def discounts(self) -> DiscountsLoader:
+        return DiscountsLoader(self.db, self.org_id)
+
+    @cached_property
+    def discount(self) -> DiscountLoader:
+        return DiscountLoader(self.db, self.org_id)
+
+    @cached_property
+    def order(self) -> OrderLoader:
+        return OrderLoader(self.db, self.org_id)
+
+    @cached_property
+    def order_lines_by_order(self) -> OrderLinesByOrderLoader:
+        return OrderLinesByOrderLoader(self.db, self.org_id)
+
+    @cached_property
+    def points_earned_by_order(self) -> PointsEarnedByOrderLoader:
+        return PointsEarnedByOrderLoader(self.db, self.org_id)
+
+    @cached_property
+    def redemption(self) -> RedemptionLoader:
+        return RedemptionLoader(self.db, self.org_id)
+
+    @cached_property
+    def node(self) -> NodeLoader:
+        return NodeLoader(self.db, self.org_id)

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from models import ApiKey, Organization
@@ -21,6 +21,7 @@ from permissions.matrix import Role
 from permissions.viewer import Viewer
 
 KEY_PREFIX = "pgk"
+API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
@@ -57,12 +58,12 @@ class Authenticated:
     needs_touch: bool
 
 
-async def authenticate(session: AsyncSession, raw_key: str) -> Authenticated | None:
+async def authenticate(conn: AsyncConnection | AsyncSession, raw_key: str) -> Authenticated | None:
     """The viewer behind a key, or None for a malformed, unknown or revoked key."""
     prefix = _split(raw_key)
     if prefix is None:
         return None
-    rows = (await session.execute(select(ApiKey).where(col(ApiKey.prefix) == prefix))).scalars().all()
+    rows = (await conn.execute(select(API_KEYS).where(API_KEYS.c.prefix == prefix))).all()
     digest = _hash(raw_key)
     for key in rows:
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:

@@ -86,7 +86,9 @@ async def record_consent(
         return False
     now = utcnow()
     if current is None:
-        session.add(Consent(org_id=org_id, persona_id=persona.id, channel=channel, status=status, source=source))
+        session.add(
+            Consent(org_id=org_id, persona_id=persona.id, channel=channel, status=status, source=source, updated_at=now)
+        )
     else:
         current.status, current.source, current.updated_at = status.value, source.value, now
     session.add(

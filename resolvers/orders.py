@@ -1,33 +1,55 @@
 """Orders from the point of sale: matched to a persona by the identity rules,
 idempotent on (source, externalId), with accrual and rollups written in the
-same transaction."""
+same transaction.
+
+Each order runs in one savepoint with its customer's contact, so a rejected
+order leaves no trace. Accrual (DESIGN, Points) goes to loyalty members that
+are not archived: ORDER = floor(pre-tax subtotal x pointsPerDollar), VISIT =
+pointsPerOrder, AUDIENCE_BOOST for the best multiplier among the persona's
+audiences; a referred order gives the referrer REFERRAL_SALE points where the
+organization's setting is on. One UPDATE folds the order and its points into
+the persona's rollup.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import case, insert, literal, or_, select, update
+from sqlalchemy import Row, case, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models import Order, OrderLine, Organization, Persona, PersonaRollup, PurchaseCount
+from models import Order, OrderLine, Organization, Persona, PersonaRollup, PointsEntry, PurchaseCount, Store
 from models.base import UTCDateTime
 from models.enums import PointsEntryKind, PurchaseDimension
+from resolvers import audiences
 from resolvers.amounts import decimal_to_cents
 from resolvers.errors import UserError, UserErrors
-from resolvers.ingest import ContactData, IngestOutcome, ingest_one
-from resolvers.points import boost_points, order_points, post_entries, post_entry
+from resolvers.ingest import ATTEMPTS, ConcurrentChange, ContactData, errors_of, resolve_contact, validate_contact
+from resolvers.points import KIND_COLUMN, boost_points, order_points, post_entry
 
 ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 ORDER_LINES = OrderLine.__table__  # type: ignore[attr-defined]
+ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
 PURCHASE_COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
+NO_BOOST = audiences.NO_BOOST
+# Largest amount an order field or unit price may carry: the cents fit a 32-bit column.
+MAX_AMOUNT = Decimal("10000000")
+MAX_QUANTITY = 100_000
+TEXT_LENGTHS = {"externalId": 200, "source": 200}
+LINE_LENGTHS = {"product": 300, "brand": 200, "category": 200}
+# A chain of merges is short; the bound only guards against a corrupt cycle.
+MAX_MERGE_HOPS = 20
 
 
 class OrderOutcome(StrEnum):
@@ -57,6 +79,8 @@ class OrderData:
     lines: list[LineData] = field(default_factory=list)
     store_id: uuid.UUID | None = None
     referred_by_number: int | None = None
+    # Problems the caller found while reading the row (e.g. a malformed id): the row is REJECTED with them.
+    input_errors: list[UserError] = field(default_factory=list)
 
 
 @dataclass
@@ -68,25 +92,62 @@ class OrderResult:
 
 
 def _validate(data: OrderData, path: list[str]) -> list[UserError]:
-    errors = []
-    if not data.external_id.strip():
-        errors.append(UserError("INVALID", "externalId may not be empty.", [*path, "externalId"]))
+    errors = list(data.input_errors)
+
+    def invalid(message: str, *where: str) -> None:
+        errors.append(UserError("INVALID", message, [*path, *where]))
+
+    for name, limit in TEXT_LENGTHS.items():
+        value = data.external_id if name == "externalId" else data.source
+        if not value.strip() or len(value) > limit:
+            invalid(f"{name} must be 1 to {limit} characters.", name)
     for name in ("subtotal", "tax", "total"):
-        value: Decimal = getattr(data, name)
-        if not value.is_finite() or value < 0:
-            errors.append(UserError("INVALID", f"{name} must be a non-negative amount.", [*path, name]))
+        amount: Decimal = getattr(data, name)
+        if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+            invalid(f"{name} must be an amount from 0 to {MAX_AMOUNT}.", name)
     if data.placed_at.tzinfo is None:
-        errors.append(UserError("INVALID", "placedAt needs a time zone.", [*path, "placedAt"]))
+        invalid("placedAt needs a time zone.", "placedAt")
     for i, line in enumerate(data.lines):
-        if line.quantity <= 0:
-            errors.append(UserError("INVALID", "quantity must be positive.", [*path, "lines", str(i), "quantity"]))
+        where = ("lines", str(i))
+        if not 0 < line.quantity <= MAX_QUANTITY:
+            invalid(f"quantity must be from 1 to {MAX_QUANTITY}.", *where, "quantity")
+        if not line.unit_price.is_finite() or line.unit_price < 0 or line.unit_price > MAX_AMOUNT:
+            invalid(f"unitPrice must be an amount from 0 to {MAX_AMOUNT}.", *where, "unitPrice")
+        for name, limit in LINE_LENGTHS.items():
+            text = getattr(line, name)
+            if text is not None and len(text.strip()) > limit:
+                invalid(f"{name} is longer than {limit} characters.", *where, name)
         if not line.product.strip():
-            errors.append(UserError("INVALID", "product may not be empty.", [*path, "lines", str(i), "product"]))
-        if not line.unit_price.is_finite() or line.unit_price < 0:
-            errors.append(
-                UserError("INVALID", "unitPrice must be non-negative.", [*path, "lines", str(i), "unitPrice"])
-            )
+            invalid("product may not be empty.", *where, "product")
     return errors
+
+
+async def record_orders(
+    session: AsyncSession,
+    org: Organization,
+    data: Sequence[OrderData],
+    *,
+    actor: str,
+    path: list[str],
+    number_block: int = 50,
+) -> list[OrderResult]:
+    """One result per order, in order. Replays are found in one statement for the whole batch."""
+    known = await _existing_orders(session, org.id, [(d.source, d.external_id) for d in data])
+    results = []
+    for i, order in enumerate(data):
+        result = await record_order(
+            session,
+            org,
+            order,
+            actor=actor,
+            path=[*path, str(i)],
+            number_block=number_block,
+            known=known,
+        )
+        if result.outcome is OrderOutcome.RECORDED and result.order is not None:
+            known[(order.source, order.external_id)] = result.order
+        results.append(result)
+    return results
 
 
 async def record_order(
@@ -97,60 +158,160 @@ async def record_order(
     actor: str,
     path: list[str],
     number_block: int = 50,
-    best_multiplier_milli: int = 1000,
+    known: dict[tuple[str, str], Order] | None = None,
 ) -> OrderResult:
-    """Record one order in its own savepoint."""
+    """Record one order in its own savepoint; `known` holds orders already looked up (record_orders)."""
     errors = _validate(data, path)
+    try:
+        keys = validate_contact(org, data.customer, [*path, "customer"])
+    except (UserError, UserErrors) as e:
+        errors += errors_of(e)
     if errors:
         return OrderResult(OrderOutcome.REJECTED, errors=errors)
-    existing = (
-        await session.execute(
+    ticket = (data.source, data.external_id)
+    existing = known.get(ticket) if known is not None else await _existing_order(session, org.id, ticket)
+    if existing is not None:
+        return await _duplicate(session, org.id, existing)
+    for attempt in range(ATTEMPTS):
+        savepoint = await session.begin_nested()
+        try:
+            persona, _ = await resolve_contact(
+                session,
+                org,
+                data.source,
+                data.customer,
+                keys,
+                actor=actor,
+                path=[*path, "customer"],
+                number_block=number_block,
+            )
+            order = await _write_order(session, org, persona, data, actor, path)
+        except (UserError, UserErrors) as e:
+            await savepoint.rollback()
+            return OrderResult(OrderOutcome.REJECTED, errors=errors_of(e))
+        except (IntegrityError, ConcurrentChange):
+            # A concurrent transaction recorded this ticket, or claimed or merged the customer, first.
+            await savepoint.rollback()
+            existing = await _existing_order(session, org.id, ticket)
+            if existing is not None:
+                return await _duplicate(session, org.id, existing)
+            if attempt == ATTEMPTS - 1:
+                raise
+            continue
+        await savepoint.commit()
+        return OrderResult(OrderOutcome.RECORDED, order=order, persona=persona)
+    raise AssertionError("unreachable")
+
+
+async def _existing_order(session: AsyncSession, org_id: uuid.UUID, ticket: tuple[str, str]) -> Order | None:
+    found = await _existing_orders(session, org_id, [ticket])
+    return found.get(ticket)
+
+
+async def _existing_orders(
+    session: AsyncSession, org_id: uuid.UUID, tickets: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Order]:
+    """Orders already recorded for these (source, externalId) pairs: one statement per 400."""
+    wanted = list(dict.fromkeys(tickets))
+    found: dict[tuple[str, str], Order] = {}
+    for start in range(0, len(wanted), 400):
+        chunk = wanted[start : start + 400]
+        rows = await session.execute(
             select(Order).where(
-                col(Order.org_id) == org.id,
-                col(Order.source) == data.source,
-                col(Order.external_id) == data.external_id,
+                col(Order.org_id) == org_id, tuple_(col(Order.source), col(Order.external_id)).in_(chunk)
             )
         )
-    ).scalar_one_or_none()
-    if existing is not None:
-        persona = await session.get(Persona, (org.id, existing.persona_id))
-        return OrderResult(OrderOutcome.DUPLICATE, order=existing, persona=persona)
+        found.update(((o.source, o.external_id), o) for o in rows.scalars())
+    return found
 
-    contact = await ingest_one(
-        session, org, data.source, data.customer, actor=actor, path=[*path, "customer"], number_block=number_block
+
+async def _duplicate(session: AsyncSession, org_id: uuid.UUID, existing: Order) -> OrderResult:
+    persona = await session.get(Persona, (org_id, existing.persona_id))
+    return OrderResult(OrderOutcome.DUPLICATE, order=existing, persona=persona)
+
+
+async def order_rows(session: AsyncSession, org_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The orders as rows (for payloads: one statement per 500)."""
+    wanted = list(dict.fromkeys(ids))
+    found: dict[uuid.UUID, Any] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = await session.execute(select(ORDERS).where(ORDERS.c.org_id == org_id, ORDERS.c.id.in_(chunk)))
+        found.update((r.id, r) for r in rows)
+    return found
+
+
+def accrues(persona: Persona) -> bool:
+    """Only enrolled loyalty members earn points, and never while archived, merged away or erased."""
+    return (
+        persona.loyalty_member
+        and persona.archived_at is None
+        and persona.merged_into_id is None
+        and persona.erased_at is None
     )
-    if contact.outcome is IngestOutcome.REJECTED or contact.persona is None:
-        return OrderResult(OrderOutcome.REJECTED, errors=contact.errors)
-    savepoint = await session.begin_nested()
-    try:
-        order = await _write_order(session, org, contact.persona, data, actor, best_multiplier_milli, path)
-    except (UserError, UserErrors) as e:
-        await savepoint.rollback()
-        return OrderResult(OrderOutcome.REJECTED, errors=e.errors if isinstance(e, UserErrors) else [e])
-    await savepoint.commit()
-    return OrderResult(OrderOutcome.RECORDED, order=order, persona=contact.persona)
+
+
+async def best_multiplier(session: AsyncSession, org_id: uuid.UUID, persona: Persona) -> int:
+    """The best pointsMultiplier (in thousandths; 1000 = no boost) among the audiences the persona is in.
+
+    The organization's boosting audiences are read once per transaction; membership is
+    asked of the audiences' saved searches (resolvers/audiences.py) only when one boosts.
+    """
+    boosting = await _boosting_audiences(session, org_id)
+    if not boosting:
+        return NO_BOOST
+    await session.flush()
+    mine = (await audiences.memberships(session, org_id, [persona.id], boosting)).get(persona.id, [])
+    return max((a.points_multiplier_milli for a in mine), default=NO_BOOST)
+
+
+async def _boosting_audiences(session: AsyncSession, org_id: uuid.UUID) -> list[Row[Any]]:
+    transaction = session.get_transaction()
+    cached = session.info.get(("boosting_audiences", org_id))
+    if cached is not None and cached[0] is transaction:
+        return list(cached[1])
+    rows = [a for a in await audiences.list_audiences(session, org_id) if a.points_multiplier_milli > NO_BOOST]
+    session.info[("boosting_audiences", org_id)] = (transaction, rows)
+    return rows
+
+
+async def _referrer(
+    session: AsyncSession, org_id: uuid.UUID, number: int, customer: Persona, path: list[str]
+) -> Persona:
+    """The persona behind referredByNumber, followed to the survivor if it was merged away."""
+    named = (
+        await session.execute(select(Persona).where(col(Persona.org_id) == org_id, col(Persona.number) == number))
+    ).scalar_one_or_none()
+    referrer = await _survivor(session, org_id, named)
+    if referrer is None or referrer.id == customer.id:
+        raise UserError("NOT_FOUND", "No other persona has that number.", [*path, "referredByNumber"])
+    return referrer
+
+
+async def _survivor(session: AsyncSession, org_id: uuid.UUID, persona: Persona | None) -> Persona | None:
+    """The persona itself, or the one it was merged into (a merge may have merged the survivor too)."""
+    for _ in range(MAX_MERGE_HOPS):
+        if persona is None or persona.merged_into_id is None:
+            break
+        persona = await session.get(Persona, (org_id, persona.merged_into_id))
+    return persona
 
 
 async def _write_order(
-    session: AsyncSession,
-    org: Organization,
-    persona: Persona,
-    data: OrderData,
-    actor: str,
-    best_multiplier_milli: int,
-    path: list[str],
+    session: AsyncSession, org: Organization, persona: Persona, data: OrderData, actor: str, path: list[str]
 ) -> Order:
-    referrer: Persona | None = None
+    if data.store_id is not None and await session.get(Store, (org.id, data.store_id)) is None:
+        raise UserError("NOT_FOUND", "No store with that id.", [*path, "storeId"])
+    referrer = None
     if data.referred_by_number is not None:
-        referrer = (
-            await session.execute(
-                select(Persona).where(col(Persona.org_id) == org.id, col(Persona.number) == data.referred_by_number)
-            )
-        ).scalar_one_or_none()
-        if referrer is None or referrer.id == persona.id:
-            raise UserError("NOT_FOUND", "No other persona has that number.", [*path, "referredByNumber"])
-    subtotal = decimal_to_cents(data.subtotal)
-    active_member = persona.loyalty_member and persona.archived_at is None and persona.merged_into_id is None
+        referrer = await _referrer(session, org.id, data.referred_by_number, persona, path)
+        if persona.referred_by_id is None:
+            persona.referred_by_id = referrer.id
+    elif persona.referred_by_id is not None:
+        # Referred before (a friend's /r/{token} link, or an earlier referred order): each order pays the friend.
+        friend = await _survivor(session, org.id, await session.get(Persona, (org.id, persona.referred_by_id)))
+        referrer = friend if friend is not None and friend.id != persona.id else None
+    await session.flush()
     order = Order(
         org_id=org.id,
         persona_id=persona.id,
@@ -158,7 +319,7 @@ async def _write_order(
         external_id=data.external_id,
         store_id=data.store_id,
         placed_at=data.placed_at,
-        subtotal_cents=subtotal,
+        subtotal_cents=decimal_to_cents(data.subtotal),
         tax_cents=decimal_to_cents(data.tax),
         total_cents=decimal_to_cents(data.total),
         item_count=sum(line.quantity for line in data.lines),
@@ -186,10 +347,10 @@ async def _write_order(
                 for n, line in enumerate(data.lines)
             ],
         )
-    await add_order_to_rollups(session, order, [(ln.product, ln.brand, ln.category) for ln in data.lines])
-    if active_member:
-        await accrue(session, org, persona.id, order, best_multiplier_milli, actor)
-    if referrer is not None and org.referral_points_enabled and org.referral_points > 0:
+    deltas = await accrual(session, org, persona, order) if accrues(persona) else []
+    await _fold_into_rollup(session, order, deltas, actor)
+    await _count_purchases(session, order, [(ln.product, ln.brand, ln.category) for ln in data.lines])
+    if referrer is not None and org.referral_points_enabled and org.referral_points > 0 and accrues(referrer):
         await post_entry(
             session,
             org_id=org.id,
@@ -203,36 +364,75 @@ async def _write_order(
     return order
 
 
-async def accrue(
-    session: AsyncSession,
-    org: Organization,
-    persona_id: uuid.UUID,
-    order: Order,
-    best_multiplier_milli: int,
-    actor: str | None,
-) -> int:
-    """ORDER, VISIT and AUDIENCE_BOOST entries for one order; the points given."""
+async def accrual(
+    session: AsyncSession, org: Organization, persona: Persona, order: Order
+) -> list[tuple[PointsEntryKind, int]]:
+    """ORDER, VISIT and AUDIENCE_BOOST points for one order of an accruing member (zeros left out)."""
     base = order_points(order.subtotal_cents, org.points_per_dollar_milli)
-    deltas = [
+    boost = boost_points(base, await best_multiplier(session, org.id, persona)) if base > 0 else 0
+    return [
         (kind, points)
         for kind, points in (
             (PointsEntryKind.ORDER, base),
             (PointsEntryKind.VISIT, org.points_per_order),
-            (PointsEntryKind.AUDIENCE_BOOST, boost_points(base, best_multiplier_milli)),
+            (PointsEntryKind.AUDIENCE_BOOST, boost),
         )
         if points > 0
     ]
+
+
+async def _fold_into_rollup(
+    session: AsyncSession, order: Order, deltas: list[tuple[PointsEntryKind, int]], actor: str | None
+) -> None:
+    """One UPDATE adds the order to the shopping figures and its points to the balance; then the entries."""
+    r = ROLLUPS.c
+    placed = literal(order.placed_at, UTCDateTime())
+    total = sum(points for _, points in deltas)
+    values: dict[str, Any] = {
+        "orders_count": r.orders_count + 1,
+        "items_count": r.items_count + order.item_count,
+        "spend_total_cents": r.spend_total_cents + order.total_cents,
+        "spend_subtotal_cents": r.spend_subtotal_cents + order.subtotal_cents,
+        "spend_member_subtotal_cents": r.spend_member_subtotal_cents
+        + (order.subtotal_cents if order.member_at_order else 0),
+        "first_order_at": case(
+            (or_(r.first_order_at.is_(None), r.first_order_at > placed), placed), else_=r.first_order_at
+        ),
+        "last_order_at": case(
+            (or_(r.last_order_at.is_(None), r.last_order_at < placed), placed), else_=r.last_order_at
+        ),
+    }
     if deltas:
-        await post_entries(
-            session,
-            org_id=org.id,
-            persona_id=persona_id,
-            deltas=deltas,
-            order_id=order.id,
-            actor=actor,
-            at=order.created_at,
+        values["points_balance"] = r.points_balance + total
+        for kind, points in deltas:
+            values[KIND_COLUMN[kind]] = r[KIND_COLUMN[kind]] + points
+    balance = (
+        await session.execute(
+            update(ROLLUPS)
+            .where(r.org_id == order.org_id, r.persona_id == order.persona_id)
+            .values(**values)
+            .returning(r.points_balance)
         )
-    return sum(points for _, points in deltas)
+    ).scalar_one()
+    if not deltas:
+        return
+    running = balance - total
+    entries = []
+    for kind, points in deltas:
+        running += points
+        entries.append(
+            PointsEntry(
+                org_id=order.org_id,
+                persona_id=order.persona_id,
+                kind=kind.value,
+                delta=points,
+                balance_after=running,
+                order_id=order.id,
+                actor=actor,
+                created_at=order.created_at,
+            ).model_dump()
+        )
+    await session.execute(insert(ENTRIES), entries)
 
 
 def _dimension_names(lines: list[tuple[str, str | None, str | None]]) -> dict[str, set[str]]:
@@ -246,30 +446,10 @@ def _dimension_names(lines: list[tuple[str, str | None, str | None]]) -> dict[st
     return names
 
 
-async def add_order_to_rollups(
+async def _count_purchases(
     session: AsyncSession, order: Order, lines: list[tuple[str, str | None, str | None]]
 ) -> None:
-    """Fold one order into the persona's shopping rollup and purchase counts: two statements."""
-    r = ROLLUPS.c
-    placed = literal(order.placed_at, UTCDateTime())
-    await session.execute(
-        update(ROLLUPS)
-        .where(r.org_id == order.org_id, r.persona_id == order.persona_id)
-        .values(
-            orders_count=r.orders_count + 1,
-            items_count=r.items_count + order.item_count,
-            spend_total_cents=r.spend_total_cents + order.total_cents,
-            spend_subtotal_cents=r.spend_subtotal_cents + order.subtotal_cents,
-            spend_member_subtotal_cents=r.spend_member_subtotal_cents
-            + (order.subtotal_cents if order.member_at_order else 0),
-            first_order_at=case(
-                (or_(r.first_order_at.is_(None), r.first_order_at > placed), placed), else_=r.first_order_at
-            ),
-            last_order_at=case(
-                (or_(r.last_order_at.is_(None), r.last_order_at < placed), placed), else_=r.last_order_at
-            ),
-        )
-    )
+    """Count the order once per brand, category and product it holds: one upsert."""
     rows = [
         {
             "org_id": order.org_id,
@@ -285,17 +465,21 @@ async def add_order_to_rollups(
     ]
     if not rows:
         return
+    await session.execute(_purchase_count_upsert(session), rows)
+
+
+def _purchase_count_upsert(session: AsyncSession) -> Any:
+    """The upsert, executed with one parameter set per name: a statement compiled once and cached
+    (a multi-row VALUES would be compiled afresh for every order)."""
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    upsert = sqlite_insert if dialect == "sqlite" else pg_insert
     pc = PURCHASE_COUNTS.c
-    stmt = insert(PURCHASE_COUNTS).values(rows)
+    stmt = upsert(PURCHASE_COUNTS)
     latest = stmt.excluded.last_purchased_at
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[pc.org_id, pc.persona_id, pc.dimension, pc.name],
-            set_={
-                "order_count": pc.order_count + 1,
-                "last_purchased_at": case((latest > pc.last_purchased_at, latest), else_=pc.last_purchased_at),
-            },
-        )
+    return stmt.on_conflict_do_update(
+        index_elements=[pc.org_id, pc.persona_id, pc.dimension, pc.name],
+        set_={
+            "order_count": pc.order_count + 1,
+            "last_purchased_at": case((latest > pc.last_purchased_at, latest), else_=pc.last_purchased_at),
+        },
     )

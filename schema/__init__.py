@@ -6,15 +6,47 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema import enums as _enums  # noqa: F401  (registers the enums before any type names them)
-from schema.errors import ErrorVocabulary
+from schema.audiences import AudienceMutation, AudienceQuery
+from schema.cost import QueryCost
+from schema.discounts import DiscountQuery
+from schema.errors import ErrorVocabulary, HideSuggestions
+from schema.events import EventsMutation
+from schema.ingest import IngestMutation
+from schema.limits import LIMITS, CachedParser, CachedValidation
+from schema.merges import MergeMutation, MergeQuery
+from schema.nodes import NodeQuery
 from schema.persona_root import PersonaQuery
+from schema.points_mutations import PointsMutation
+from schema.privacy import PrivacyMutation, PrivacyQuery
+from schema.profile_mutations import ProfileMutation
+from schema.search import SearchQuery
 
-Query = merge_types("Query", (PersonaQuery,))
+# Each card area contributes its root fields here (one line per area).
+QUERIES: tuple[type, ...] = (
+    PersonaQuery,
+    NodeQuery,
+    DiscountQuery,
+    PrivacyQuery,
+    MergeQuery,
+    SearchQuery,
+    AudienceQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    IngestMutation,
+    EventsMutation,
+    PrivacyMutation,
+    PointsMutation,
+    MergeMutation,
+    ProfileMutation,
+    AudienceMutation,
+)
+
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
 
 
 class PersonaGraphSchema(strawberry.Schema):
@@ -26,11 +58,13 @@ class PersonaGraphSchema(strawberry.Schema):
 def build_schema(**kwargs: Any) -> strawberry.Schema:
     return PersonaGraphSchema(
         query=Query,
-        extensions=[ErrorVocabulary, ParserCache, ValidationCache],
+        mutation=Mutation,
+        # Classes, not instances: strawberry builds fresh ones per request.
+        extensions=[HideSuggestions, ErrorVocabulary, CachedParser, *LIMITS, CachedValidation, QueryCost],
         **kwargs,
     )
 
 
 schema = build_schema()
 
-__all__ = ["Query", "build_schema", "schema"]
+__all__ = ["Mutation", "Query", "build_schema", "schema"]

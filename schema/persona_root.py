@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import persona as personas
 from resolvers.errors import NotFound
-from resolvers.pagination import PageRequest
+from resolvers.search_pages import SearchPageRequest
 from schema.context import Info
 from schema.ids import parse_global_id
-from schema.organization import LoyaltySettings, Organization, Viewer
+from schema.organization import LoyaltySettings, Viewer
 from schema.persona import Persona
-from schema.relay import Connection, Node
+from schema.relay import Connection
+from schema.search import compile_for_viewer, persona_connection
 
 PersonaConnection = Connection[Persona]
 
@@ -29,16 +29,6 @@ class PersonaQuery:
         v = info.context.viewer
         return Viewer(name=v.name, role=v.role, permissions=sorted(v.permissions))
 
-    @strawberry.field(description="Any object by its global ID.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        type_name, uuid_ = parse_global_id(id)
-        loaders = info.context.loaders
-        if type_name == "Persona":
-            return await _persona_or_not_found(info, await loaders.persona_by_id.load(uuid_))
-        if type_name == "Organization" and uuid_ == info.context.viewer.org_id:
-            return Organization.from_row(await loaders.organization.load(uuid_))
-        raise NotFound("No object with that id.")
-
     @strawberry.field(description="A persona by its global ID; merged-away personas are returned too.")
     async def persona(self, info: Info, id: strawberry.ID) -> Persona | None:
         type_name, uuid_ = parse_global_id(id)
@@ -50,7 +40,9 @@ class PersonaQuery:
     async def persona_by_number(self, info: Info, number: int) -> Persona | None:
         return await _persona_or_not_found(info, await info.context.loaders.persona_by_number.load(number))
 
-    @strawberry.field(description="The Personas page, newest first. Search syntax: see shared/DESIGN.md, 'Search'.")
+    @strawberry.field(
+        description="The Personas page: searched by `query` (see the README, 'Search'), by relevance then newest first."
+    )
     async def personas(
         self,
         info: Info,
@@ -61,16 +53,9 @@ class PersonaQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> PersonaConnection:
-        request = PageRequest.from_args(first, after, last, before)
-        db, org_id, archived = info.context.db, info.context.viewer.org_id, bool(include_archived)
-        async with db.read() as conn:
-            page = await personas.personas_page(conn, org_id, request, include_archived=archived)
-
-        async def count() -> int:
-            async with db.read() as conn:
-                return await personas.personas_count(conn, org_id, include_archived=archived)
-
-        return PersonaConnection.of(page, Persona.from_row, count)
+        request = SearchPageRequest.from_args(first, after, last, before)
+        search = await compile_for_viewer(info, query, include_archived=bool(include_archived))
+        return await persona_connection(info, search, request)
 
     @strawberry.field(description="The organization's loyalty program settings.")
     async def loyalty_settings(self, info: Info) -> LoyaltySettings:

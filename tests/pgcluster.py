@@ -72,10 +72,41 @@ def running_postgres() -> Iterator[str]:
     if url := os.environ.get(ENV_URL):
         yield url
         return
+    with started_cluster() as cluster:
+        yield cluster.url
+
+
+class Cluster:
+    """A cluster this process started: its URL, and stop/start for fault tests
+    (the data folder and port stay, so the same URL works again after start)."""
+
+    def __init__(self, bindir: Path, root: Path, as_pg: list[str]) -> None:
+        self.bindir, self.root, self.as_pg = bindir, root, as_pg
+        self.data, self.log = root / "data", root / "server.log"
+        self.url = ""
+
+    def run(self, *cmd: str) -> None:
+        r = _run([*self.as_pg, *cmd], cwd=self.root)
+        if r.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}\n"
+                f"--- server log tail ---\n{_tail(self.log)}"
+            )
+
+    def start(self) -> None:
+        self.run(str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log))
+
+    def stop(self, mode: str = "fast") -> None:
+        self.run(str(self.bindir / "pg_ctl"), "stop", "-w", "-m", mode, "-D", str(self.data))
+
+
+@contextlib.contextmanager
+def started_cluster() -> Iterator[Cluster]:
+    """Start a throwaway cluster from the machine's binaries; removed at exit."""
     bindir = find_bindir()
     as_pg: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="personagraph-pg-"))
-    data, log = root / "data", root / "server.log"
+    cluster = Cluster(bindir, root, as_pg)
     try:
         if os.geteuid() == 0:
             try:
@@ -83,29 +114,20 @@ def running_postgres() -> Iterator[str]:
             except KeyError:
                 raise RuntimeError("running as root, but no 'postgres' user") from None
             os.chown(root, pg_user.pw_uid, pg_user.pw_gid)
-            as_pg = ["runuser", "-u", "postgres", "--"]
-
-        def run(*cmd: str) -> None:
-            r = _run([*as_pg, *cmd], cwd=root)
-            if r.returncode != 0:
-                raise RuntimeError(
-                    f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}\n"
-                    f"--- server log tail ---\n{_tail(log)}"
-                )
-
+            as_pg.extend(["runuser", "-u", "postgres", "--"])
         initdb_opts = ["-U", ROLE, "--auth=trust", "-E", "UTF8", "--locale=C"]
-        run(str(bindir / "initdb"), "-D", str(data), *initdb_opts, "--no-sync")
+        cluster.run(str(bindir / "initdb"), "-D", str(cluster.data), *initdb_opts, "--no-sync")
         port = _free_port()
         conf = {**SETTINGS, "port": str(port), "unix_socket_directories": f"'{root}'"}
-        with (data / "postgresql.conf").open("a") as f:
+        with (cluster.data / "postgresql.conf").open("a") as f:
             f.writelines(f"{k} = {v}\n" for k, v in conf.items())
-        pg_ctl, createdb = str(bindir / "pg_ctl"), str(bindir / "createdb")
-        run(pg_ctl, "start", "-w", "-t", "60", "-D", str(data), "-l", str(log))
-        run(createdb, "-h", "127.0.0.1", "-p", str(port), "-U", ROLE, DB_NAME)
-        yield f"postgresql+psycopg://{ROLE}@127.0.0.1:{port}/{DB_NAME}"
+        cluster.start()
+        cluster.run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", ROLE, DB_NAME)
+        cluster.url = f"postgresql+psycopg://{ROLE}@127.0.0.1:{port}/{DB_NAME}"
+        yield cluster
     finally:
-        if (data / "postmaster.pid").exists():
-            stop = [str(bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(data)]
+        if (cluster.data / "postmaster.pid").exists():
+            stop = [str(bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(cluster.data)]
             _run([*as_pg, *stop], cwd=root)
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,0 +1,1 @@
+"""The benchmark: data generator, floor, peer and harness (see bench/README.md)."""

@@ -1,0 +1,205 @@
+"""Audiences: saved smart searches with a points multiplier.
+
+An audience holds the personas its query finds (resolvers/search.py) that
+have PII; the default audience ALL has the empty query, so it holds every
+listed persona with a phone or email. Membership is computed, never stored:
+it follows the personas' data as it changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models import Audience, Organization
+from resolvers.amounts import decimal_to_milli
+from resolvers.errors import BadQuery, UserError, UserErrors
+from resolvers.search import parse_search
+from resolvers.search_sql import PERSONAS, CompiledSearch, Dialect, Executor, compile_search
+
+AUDIENCES = Audience.__table__  # type: ignore[attr-defined]
+ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
+NO_BOOST = 1000
+MAX_MULTIPLIER = Decimal(10)
+# Audiences per membership statement: each repeats the persona ids, and
+# SQLite caps a statement's parameters and compound selects.
+AUDIENCES_PER_STATEMENT = 20
+
+
+def audience_search(row: Any, org_id: uuid.UUID, dialect: Dialect, region: str) -> CompiledSearch:
+    """The audience's personas as a compiled search; BadQuery if its stored query no longer parses."""
+    return compile_search(parse_search(row.query), org_id, dialect, region=region, with_pii=True)
+
+
+def _ordered(stmt: Any) -> Any:
+    return stmt.order_by(AUDIENCES.c.is_default.desc(), AUDIENCES.c.name, AUDIENCES.c.id)
+
+
+async def list_audiences(conn: Executor, org_id: uuid.UUID) -> list[Row[Any]]:
+    """The organization's audiences, ALL first, then by name; each row carries the org's region."""
+    stmt = (
+        select(AUDIENCES, ORGANIZATIONS.c.default_region)
+        .join(ORGANIZATIONS, ORGANIZATIONS.c.id == AUDIENCES.c.org_id)
+        .where(AUDIENCES.c.org_id == org_id)
+    )
+    return list((await conn.execute(_ordered(stmt))).all())
+
+
+async def audience_by_id(conn: Executor, org_id: uuid.UUID, audience_id: uuid.UUID) -> Row[Any] | None:
+    stmt = (
+        select(AUDIENCES, ORGANIZATIONS.c.default_region)
+        .join(ORGANIZATIONS, ORGANIZATIONS.c.id == AUDIENCES.c.org_id)
+        .where(AUDIENCES.c.org_id == org_id, AUDIENCES.c.id == audience_id)
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def memberships(
+    conn: Executor, org_id: uuid.UUID, persona_ids: Sequence[uuid.UUID], audiences: Sequence[Row[Any]] | None = None
+) -> dict[uuid.UUID, list[Row[Any]]]:
+    """For each persona, the audiences it is in (in list order): one statement per 20 audiences."""
+    if audiences is None:
+        audiences = await list_audiences(conn, org_id)
+    dialect = Dialect.of(conn)
+    found: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
+    if not persona_ids:
+        return found
+    searches: list[tuple[int, CompiledSearch]] = []
+    for index, row in enumerate(audiences):
+        try:
+            searches.append((index, audience_search(row, org_id, dialect, row.default_region)))
+        except BadQuery:
+            continue  # saved before the grammar changed: it holds nobody until fixed
+    ids = list(persona_ids)
+    hits: set[tuple[int, uuid.UUID]] = set()
+    for start in range(0, len(searches), AUDIENCES_PER_STATEMENT):
+        chunk = searches[start : start + AUDIENCES_PER_STATEMENT]
+        selects = [
+            select(literal(index).label("audience"), PERSONAS.c.id.label("persona_id")).where(
+                *search.conditions, PERSONAS.c.id.in_(ids)
+            )
+            for index, search in chunk
+        ]
+        stmt = selects[0] if len(selects) == 1 else union_all(*selects)
+        hits.update((int(r.audience), r.persona_id) for r in await conn.execute(stmt))
+    for index, row in enumerate(audiences):
+        for persona_id in ids:
+            if (index, persona_id) in hits:
+                found[persona_id].append(row)
+    return found
+
+
+async def best_multiplier_milli(session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.UUID) -> int:
+    """The largest points multiplier (in thousandths) among the persona's audiences; 1000 when none boosts.
+
+    Reads the persona as the session has it now (pending changes are flushed first),
+    so call it at the point of accrual.
+    """
+    await session.flush()
+    boosting = [a for a in await list_audiences(session, org_id) if a.points_multiplier_milli > NO_BOOST]
+    if not boosting:
+        return NO_BOOST
+    mine = (await memberships(session, org_id, [persona_id], boosting)).get(persona_id, [])
+    return max((a.points_multiplier_milli for a in mine), default=NO_BOOST)
+
+
+# -------------------------------------------------------------- mutations
+
+NAME, QUERY, MULTIPLIER = ["input", "name"], ["input", "query"], ["input", "pointsMultiplier"]
+
+
+def _multiplier_milli(value: Decimal) -> int:
+    if not value.is_finite() or value < 1 or value > MAX_MULTIPLIER:
+        raise UserError("INVALID", f"pointsMultiplier must be between 1 and {MAX_MULTIPLIER}.", MULTIPLIER)
+    if value != value.quantize(Decimal("0.001")):
+        raise UserError("INVALID", "pointsMultiplier has at most three decimal places.", MULTIPLIER)
+    return decimal_to_milli(value)
+
+
+async def _region(session: AsyncSession, org_id: uuid.UUID) -> str:
+    org = await session.get(Organization, org_id)
+    assert org is not None, "the viewer's organization exists"
+    return org.default_region
+
+
+async def _check_query(session: AsyncSession, org_id: uuid.UUID, query: str) -> list[UserError]:
+    try:
+        parsed = parse_search(query)
+        region = await _region(session, org_id) if parsed.has_phone else "US"
+        compile_search(parsed, org_id, Dialect.of(session), region=region)
+    except BadQuery as e:
+        return [UserError("BAD_QUERY", e.message, QUERY)]
+    if parsed.is_empty:
+        return [UserError("INVALID", "An audience needs a query: the default audience ALL holds everyone.", QUERY)]
+    return []
+
+
+async def _name_taken(session: AsyncSession, org_id: uuid.UUID, name: str, audience_id: uuid.UUID | None) -> bool:
+    stmt = select(col(Audience.id)).where(col(Audience.org_id) == org_id, col(Audience.name) == name)
+    if audience_id is not None:
+        stmt = stmt.where(col(Audience.id) != audience_id)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def _existing(session: AsyncSession, org_id: uuid.UUID, audience_id: uuid.UUID) -> Audience:
+    audience = await session.get(Audience, (org_id, audience_id))
+    if audience is None:
+        raise UserError("NOT_FOUND", "No audience with that id.", ["input", "id"])
+    return audience
+
+
+async def save_audience(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    audience_id: uuid.UUID | None,
+    name: str,
+    query: str,
+    points_multiplier: Decimal | None,
+) -> Audience:
+    """Create an audience, or update one when audience_id is given; every problem at once."""
+    audience = await _existing(session, org_id, audience_id) if audience_id is not None else None
+    name, query = name.strip(), query.strip()
+    errors: list[UserError] = []
+    if not name or len(name) > 200:
+        errors.append(UserError("INVALID", "An audience needs a name of 1 to 200 characters.", NAME))
+    elif await _name_taken(session, org_id, name, audience_id):
+        errors.append(UserError("DUPLICATE", f"An audience named {name!r} exists already.", NAME))
+    if audience is not None and audience.is_default:
+        if query or name != audience.name:
+            message = "The default audience ALL always holds everyone: only its pointsMultiplier can change."
+            errors.append(UserError("INVALID", message, QUERY if query else NAME))
+    else:
+        errors += await _check_query(session, org_id, query)
+    milli = NO_BOOST if audience is None else audience.points_multiplier_milli
+    if points_multiplier is not None:
+        try:
+            milli = _multiplier_milli(points_multiplier)
+        except UserError as e:
+            errors.append(e)
+    if errors:
+        raise UserErrors(errors)
+    if audience is None:
+        audience = Audience(org_id=org_id, name=name, query=query, points_multiplier_milli=milli)
+        session.add(audience)
+    else:
+        audience.name, audience.query, audience.points_multiplier_milli = name, query, milli
+    await session.flush()
+    return audience
+
+
+async def delete_audience(session: AsyncSession, org_id: uuid.UUID, audience_id: uuid.UUID) -> Audience:
+    """Delete an audience and return it as it was; the default audience ALL stays."""
+    audience = await _existing(session, org_id, audience_id)
+    if audience.is_default:
+        raise UserError("INVALID", "The default audience ALL cannot be deleted.", ["input", "id"])
+    await session.delete(audience)
+    await session.flush()
+    return audience

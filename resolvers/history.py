@@ -1,0 +1,154 @@
+"""The History tab: a persona's rows of each kind as newest-first keyset pages,
+and the timeline that merges every kind into one page.
+
+Every kind is keyed (time, id). Ids are UUIDv7, unique across tables, so one
+(time, id) cursor orders rows of different tables too: the timeline selects
+(kind, time, id) from each table past the cursor, merges them with UNION ALL,
+keeps the newest, then fetches the full rows of each kind on the page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, String, Table, func, literal_column, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models import Merge, Message, Order, PersonaAction, PixelEvent, PointsEntry, Redemption, SurveySubmission
+from resolvers.pagination import Cursor, Page, PageRequest, build_page, keyset_select
+
+
+class HistoryKind(StrEnum):
+    """The kinds of history rows; the values are the GraphQL TimelineKind names."""
+
+    POINTS = "POINTS"
+    ORDER = "ORDER"
+    MESSAGE = "MESSAGE"
+    REDEMPTION = "REDEMPTION"
+    MERGE = "MERGE"
+    SURVEY = "SURVEY"
+    ACTION = "ACTION"
+    PIXEL_EVENT = "PIXEL_EVENT"
+
+
+@dataclass(frozen=True)
+class KindTable:
+    table: Table
+    time_column: str
+    # A row belongs to the persona when any of these columns names it.
+    persona_columns: tuple[str, ...] = ("persona_id",)
+
+    def time(self) -> Any:
+        return self.table.c[self.time_column]
+
+    def owned_by(self, org_id: uuid.UUID, persona_id: uuid.UUID) -> list[ColumnElement[bool]]:
+        c = self.table.c
+        return [c.org_id == org_id, or_(*(c[name] == persona_id for name in self.persona_columns))]
+
+
+def _table(model: type) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+KINDS: dict[HistoryKind, KindTable] = {
+    HistoryKind.POINTS: KindTable(_table(PointsEntry), "created_at"),
+    HistoryKind.ORDER: KindTable(_table(Order), "placed_at"),
+    HistoryKind.MESSAGE: KindTable(_table(Message), "sent_at"),
+    HistoryKind.REDEMPTION: KindTable(_table(Redemption), "redeemed_at"),
+    # A persona's merges: those it survived and the one that merged it away.
+    HistoryKind.MERGE: KindTable(_table(Merge), "merged_at", ("survivor_id", "merged_id")),
+    HistoryKind.SURVEY: KindTable(_table(SurveySubmission), "submitted_at"),
+    HistoryKind.ACTION: KindTable(_table(PersonaAction), "occurred_at"),
+    HistoryKind.PIXEL_EVENT: KindTable(_table(PixelEvent), "occurred_at"),
+}
+
+
+async def history_page(
+    conn: AsyncConnection, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind, request: PageRequest
+) -> Page[Row[Any]]:
+    """One page of the persona's rows of one kind, newest first."""
+    spec = KINDS[kind]
+    base = select(spec.table).where(*spec.owned_by(org_id, persona_id))
+    rows = (await conn.execute(keyset_select(base, spec.time(), spec.table.c.id, request))).all()
+    return build_page(rows, request, lambda r: Cursor(getattr(r, spec.time_column), r.id))
+
+
+async def history_count(conn: AsyncConnection, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind) -> int:
+    spec = KINDS[kind]
+    stmt = select(func.count()).select_from(spec.table).where(*spec.owned_by(org_id, persona_id))
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    kind: HistoryKind
+    row: Row[Any]
+
+
+def _timeline_keys(org_id: uuid.UUID, persona_id: uuid.UUID, kinds: Sequence[HistoryKind], request: PageRequest) -> Any:
+    """(kind, at, id) of the page's rows across the tables: each branch is cut
+    to one page past the cursor first, so no table is read further than a page."""
+    branches = []
+    for kind in kinds:
+        spec = KINDS[kind]
+        time, id_ = spec.time(), spec.table.c.id
+        branch = select(
+            # A literal column, not a bound parameter: PostgreSQL cannot type an
+            # untyped parameter inside a UNION.
+            literal_column(f"'{kind.value}'", String).label("kind"),
+            time.label("at"),
+            id_.label("id"),
+        ).where(*spec.owned_by(org_id, persona_id))
+        cut = keyset_select(branch, time, id_, request).subquery(f"t_{kind.value.lower()}")
+        branches.append(select(cut.c.kind, cut.c.at, cut.c.id))
+    merged = union_all(*branches).subquery("timeline")
+    stmt = select(merged.c.kind, merged.c.at, merged.c.id)
+    # The cursor was applied in each branch; this orders and limits the merge.
+    return keyset_select(stmt, merged.c.at, merged.c.id, PageRequest(request.size, request.forward, None))
+
+
+async def timeline_page(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    persona_id: uuid.UUID,
+    request: PageRequest,
+    kinds: Sequence[HistoryKind] | None = None,
+) -> Page[TimelineItem]:
+    """Every kind (or the given ones) in one newest-first page: one statement for
+    the keys, then one per kind present on the page for the rows."""
+    chosen = [k for k in HistoryKind if kinds is None or k in kinds]
+    found_keys: Sequence[Row[Any]] = []
+    if chosen:
+        found_keys = (await conn.execute(_timeline_keys(org_id, persona_id, chosen, request))).all()
+    keys = build_page(found_keys, request, lambda k: Cursor(k.at, k.id))
+    ids_by_kind: dict[HistoryKind, list[uuid.UUID]] = {}
+    for key in keys.items:
+        ids_by_kind.setdefault(HistoryKind(key.kind), []).append(key.id)
+    rows: dict[uuid.UUID, Row[Any]] = {}
+    for kind, ids in ids_by_kind.items():
+        table = KINDS[kind].table
+        found = await conn.execute(select(table).where(table.c.org_id == org_id, table.c.id.in_(ids)))
+        rows.update((r.id, r) for r in found)
+    # A row erased between the two statements (a privacy request) is left out.
+    kept = [(key, cursor) for key, cursor in zip(keys.items, keys.cursors, strict=True) if key.id in rows]
+    return Page(
+        items=[TimelineItem(HistoryKind(key.kind), rows[key.id]) for key, _ in kept],
+        cursors=[cursor for _, cursor in kept],
+        has_next_page=keys.has_next_page,
+        has_previous_page=keys.has_previous_page,
+    )
+
+
+__all__ = [
+    "KINDS",
+    "HistoryKind",
+    "TimelineItem",
+    "history_count",
+    "history_page",
+    "timeline_page",
+]

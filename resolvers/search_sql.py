@@ -1,0 +1,336 @@
+"""Parsed searches as SQL over personas, and the pages and counts of them.
+
+Each term becomes one condition on `personas`, written in exactly the form
+that migration 0002 indexed: case-insensitive comparisons are lower(column)
+on PostgreSQL and COLLATE nocase on SQLite; the full name is one expression
+that PostgreSQL's trigram index covers; exact phone and email go through
+identity_keys' primary key. Conditions on other tables are `id IN (...)`
+subqueries scoped to the organization, so each reads its own index.
+
+Results come by relevance, then newest first. Relevance ranks name words:
+the exact name typed, then names holding each word whole, then names with a
+word starting with each, then names merely containing them. The keyset
+cursor carries the relevance too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from models import (
+    Consent,
+    CustomAttribute,
+    IdentityKey,
+    Order,
+    Organization,
+    Persona,
+    PersonaRollup,
+    PersonaTag,
+    Store,
+)
+from models.base import UTCDateTime, utcnow
+from models.enums import IdentityKind, SourceKind
+from resolvers.persona import listed_personas
+from resolvers.search import (
+    AttributeIs,
+    Comparison,
+    ConsentIs,
+    Email,
+    ExactName,
+    Flag,
+    Phone,
+    SearchQuery,
+    SourceIs,
+    StoreIs,
+    TagIs,
+    Term,
+    parse_search,
+    phone_e164,
+)
+
+PERSONAS = Persona.__table__  # type: ignore[attr-defined]
+KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
+CONSENTS = Consent.__table__  # type: ignore[attr-defined]
+TAGS = PersonaTag.__table__  # type: ignore[attr-defined]
+ATTRIBUTES = CustomAttribute.__table__  # type: ignore[attr-defined]
+STORES = Store.__table__  # type: ignore[attr-defined]
+ORDERS = Order.__table__  # type: ignore[attr-defined]
+ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
+ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
+P = PERSONAS.c
+
+# Literal constants (not bound parameters), so the expression is the indexed one.
+_EMPTY: ColumnElement[str] = literal_column("''")
+_SPACE: ColumnElement[str] = literal_column("' '")
+FULL_NAME: ColumnElement[str] = func.lower(
+    func.coalesce(P.first_name, _EMPTY).concat(_SPACE).concat(func.coalesce(P.last_name, _EMPTY))
+)
+# Attribute values are indexed by their first 200 characters on PostgreSQL.
+ATTRIBUTE_PREFIX = 200
+
+Executor = AsyncConnection | AsyncSession
+
+
+# ------------------------------------------------------------ conditions
+
+
+@dataclass(frozen=True)
+class Dialect:
+    sqlite: bool
+
+    @classmethod
+    def of(cls, executor: Executor) -> Dialect:
+        bind = executor.bind if isinstance(executor, AsyncSession) else executor
+        assert bind is not None
+        return cls(sqlite=bind.dialect.name == "sqlite")
+
+    def equals(self, column: Any, value: str) -> ColumnElement[bool]:
+        """Case-insensitive equality, in the indexed form."""
+        if self.sqlite:
+            return column.collate("nocase") == value  # type: ignore[no-any-return]
+        return func.lower(column) == func.lower(literal(value))
+
+    def one_of(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+        if self.sqlite:
+            return column.collate("nocase").in_(values)  # type: ignore[no-any-return]
+        return func.lower(column).in_([func.lower(literal(v)) for v in values])
+
+
+def _like_escape(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _contains(word: str) -> ColumnElement[bool]:
+    return FULL_NAME.like(func.lower(literal(f"%{_like_escape(word)}%")), escape="\\")
+
+
+def _like_any(*patterns: str) -> ColumnElement[bool]:
+    return or_(*(FULL_NAME.like(func.lower(literal(p)), escape="\\") for p in patterns))
+
+
+def _whole_word(word: str) -> ColumnElement[bool]:
+    w = _like_escape(word)
+    return _like_any(w, f"{w} %", f"% {w}", f"% {w} %")
+
+
+def _word_start(word: str) -> ColumnElement[bool]:
+    w = _like_escape(word)
+    return _like_any(f"{w}%", f"% {w}%")
+
+
+def _persona_ids(org_id: uuid.UUID, table: Any, *where: Any) -> ColumnElement[bool]:
+    """personas.id IN (persona ids of `table` matching `where`, in this organization)."""
+    return P.id.in_(select(table.c.persona_id).where(table.c.org_id == org_id, *where))  # type: ignore[no-any-return]
+
+
+def _exact_name(dialect: Dialect, name: str) -> ColumnElement[bool]:
+    """A first or last name that is one of the ways to split the name, and the whole name equal."""
+    words = name.split(" ")
+    if len(words) == 1:
+        return or_(dialect.equals(P.first_name, name), dialect.equals(P.last_name, name))
+    splits = [" ".join(words[:k]) for k in range(1, len(words) + 1)]
+    return and_(
+        or_(dialect.one_of(P.first_name, splits), dialect.equals(P.last_name, name)),
+        func.trim(FULL_NAME) == func.lower(literal(name)),
+    )
+
+
+def _identity(org_id: uuid.UUID, kind: IdentityKind, value: str | None) -> ColumnElement[bool]:
+    if value is None:
+        return false()
+    return _persona_ids(org_id, KEYS, KEYS.c.kind == kind.value, KEYS.c.value == value)
+
+
+def _compare(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
+    return {  # type: ignore[no-any-return]
+        ">": column > value,
+        ">=": column >= value,
+        "<": column < value,
+        "<=": column <= value,
+        "=": column == value,
+    }[operator]
+
+
+def _rollup(org_id: uuid.UUID, column: Any, operator: str, value: Any) -> ColumnElement[bool]:
+    return _persona_ids(org_id, ROLLUPS, _compare(column, operator, value))
+
+
+def _at(moment: dt.datetime) -> Any:
+    return literal(moment, UTCDateTime())
+
+
+def _last_seen(org_id: uuid.UUID, operator: str, days: int, now: dt.datetime) -> ColumnElement[bool]:
+    """Whole days since the last order, compared as the times they mean."""
+    column = ROLLUPS.c.last_order_at
+    day = dt.timedelta(days=1)
+    since, until = _at(now - days * day), _at(now - (days + 1) * day)
+    condition = {
+        "<": column > since,
+        "<=": column > until,
+        ">": column <= until,
+        ">=": column <= since,
+        "=": and_(column > until, column <= since),
+    }[operator]
+    return _persona_ids(org_id, ROLLUPS, condition)
+
+
+def _signed_up(operator: str, day: dt.date) -> ColumnElement[bool]:
+    column = P.loyalty_signup_at
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    return {  # type: ignore[no-any-return]
+        "<": column < _at(start),
+        "<=": column < _at(end),
+        ">": column >= _at(end),
+        ">=": column >= _at(start),
+        "=": and_(column >= _at(start), column < _at(end)),
+    }[operator]
+
+
+def _store(org_id: uuid.UUID, dialect: Dialect, name: str) -> ColumnElement[bool]:
+    stores = select(STORES.c.id).where(STORES.c.org_id == org_id, dialect.equals(STORES.c.name, name))
+    ordered_there = _persona_ids(org_id, ORDERS, ORDERS.c.store_id.in_(stores))
+    return or_(P.favorite_store_id.in_(stores), ordered_there)
+
+
+def _attribute(org_id: uuid.UUID, dialect: Dialect, key: str, value: str) -> ColumnElement[bool]:
+    a = ATTRIBUTES.c
+    if dialect.sqlite:
+        matches = [dialect.equals(a.key, key), dialect.equals(a.value, value)]
+    else:
+        prefix = func.lower(func.substr(a.value, literal_column("1"), literal_column(str(ATTRIBUTE_PREFIX))))
+        matches = [
+            dialect.equals(a.key, key),
+            prefix == func.lower(literal(value[:ATTRIBUTE_PREFIX])),
+            func.lower(a.value) == func.lower(literal(value)),
+        ]
+    return _persona_ids(org_id, ATTRIBUTES, *matches)
+
+
+def _flag(name: str) -> ColumnElement[bool]:
+    return {  # type: ignore[no-any-return]
+        "mobile_phone": P.phone.is_not(None),
+        "email": P.email.is_not(None),
+        "loyalty_member": P.loyalty_member == true(),
+        "archived": P.archived_at.is_not(None),
+    }[name]
+
+
+def _source(dialect: Dialect, term: SourceIs) -> ColumnElement[bool]:
+    if term.name is None:
+        return P.source_kind == term.kind  # type: ignore[no-any-return]
+    return and_(P.source_kind == SourceKind.INTEGRATION.value, dialect.equals(P.source_name, term.name))
+
+
+def term_condition(
+    term: Term, org_id: uuid.UUID, dialect: Dialect, *, region: str, now: dt.datetime
+) -> ColumnElement[bool]:
+    """One term as one SQL condition on personas."""
+    match term:
+        case ExactName(name):
+            return _exact_name(dialect, name)
+        case Email(email):
+            return _identity(org_id, IdentityKind.EMAIL, email)
+        case Phone():
+            return _identity(org_id, IdentityKind.PHONE, phone_e164(term, region))
+        case Flag(name):
+            return _flag(name)
+        case ConsentIs(channel, status):
+            return _persona_ids(org_id, CONSENTS, CONSENTS.c.channel == channel, CONSENTS.c.status == status)
+        case SourceIs():
+            return _source(dialect, term)
+        case TagIs(tag):
+            return _persona_ids(org_id, TAGS, dialect.equals(TAGS.c.tag, tag))
+        case AttributeIs(key, value):
+            return _attribute(org_id, dialect, key, value)
+        case StoreIs(name):
+            return _store(org_id, dialect, name)
+        case Comparison():
+            return _comparison(term, org_id, now)
+    raise AssertionError(f"no SQL for {term!r}")  # pragma: no cover
+
+
+# The rollup column each numeric comparison reads (spent is in cents).
+ROLLUP_FIELDS = {"points": "points_balance", "spent": "spend_total_cents", "orders": "orders_count"}
+
+
+def _comparison(term: Comparison, org_id: uuid.UUID, now: dt.datetime) -> ColumnElement[bool]:
+    if isinstance(term.value, dt.date):
+        return _signed_up(term.operator, term.value)
+    if term.field == "last_seen":
+        return _last_seen(org_id, term.operator, term.value, now)
+    return _rollup(org_id, ROLLUPS.c[ROLLUP_FIELDS[term.field]], term.operator, term.value)
+
+
+@dataclass(frozen=True)
+class CompiledSearch:
+    """The WHERE of a search, and its relevance (None when every match ranks alike)."""
+
+    conditions: list[ColumnElement[bool]]
+    rank: ColumnElement[int] | None
+
+
+def compile_search(
+    query: SearchQuery,
+    org_id: uuid.UUID,
+    dialect: Dialect,
+    *,
+    region: str = "US",
+    include_archived: bool = False,
+    with_pii: bool = False,
+    now: dt.datetime | None = None,
+) -> CompiledSearch:
+    """The conditions of a parsed search, on top of the Personas page's rules.
+
+    Raises SearchSyntaxError for a phone number that is not one (it needs the region).
+    """
+    now = now or utcnow()
+    conditions: list[ColumnElement[bool]] = list(
+        listed_personas(org_id, include_archived=include_archived or query.archived)
+    )
+    if with_pii:
+        conditions.append(or_(P.phone.is_not(None), P.email.is_not(None)))
+    conditions += [term_condition(t, org_id, dialect, region=region, now=now) for t in query.terms]
+    conditions += [_contains(word) for word in query.name_words]
+    rank = None
+    if query.name_words:
+        typed = " ".join(query.name_words)
+        rank = case(
+            (func.trim(FULL_NAME) == func.lower(literal(typed)), 0),
+            (and_(*(_whole_word(w) for w in query.name_words)), 1),
+            (and_(*(_word_start(w) for w in query.name_words)), 2),
+            else_=3,
+        )
+    return CompiledSearch(conditions, rank)
+
+
+async def compile_for_org(
+    conn: Executor, org_id: uuid.UUID, text: str | None, *, include_archived: bool = False, with_pii: bool = False
+) -> CompiledSearch:
+    """Parse and compile a search for an organization, reading its region only when a phone needs it."""
+    parsed = parse_search(text)
+    region = "US"
+    if parsed.has_phone:
+        stmt = select(ORGANIZATIONS.c.default_region).where(ORGANIZATIONS.c.id == org_id)
+        region = (await conn.execute(stmt)).scalar_one()
+    return compile_search(
+        parsed, org_id, Dialect.of(conn), region=region, include_archived=include_archived, with_pii=with_pii
+    )

@@ -1,0 +1,480 @@
+"""Query cost, computed before execution, and a leaky bucket per API key.
+
+Cost (derived from the schema, so every field added later is priced):
+- a field returning an object, or a list of objects, costs 1 plus its selection;
+- a connection costs 2 + first (or last; 20 when neither is given) x the cost of one node;
+- a Mutation root field costs 10 plus its payload's selection;
+- scalars and enums cost nothing.
+On abstract types (the Node interface) the dearest possible type counts.
+
+An operation over MAX_QUERY_COST is refused with MAX_COST_EXCEEDED and the
+figures. Otherwise its cost is taken from the key's bucket, which refills at
+`cost_restore_rate` points a second up to `cost_bucket_size`; when the bucket
+cannot cover it the answer is THROTTLED (HTTP 429 with Retry-After). After
+execution the actual cost (the same rules, counting the nodes a connection
+really returned) is known and the difference goes back into the bucket.
+Every response carries `extensions.cost`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+    is_abstract_type,
+    is_leaf_type,
+    value_from_ast_untyped,
+)
+from graphql.type.definition import GraphQLInterfaceType
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
+from strawberry.extensions import SchemaExtension
+
+from schema.errors import MAX_COST_EXCEEDED, THROTTLED
+from schema.limits import is_connection
+
+MAX_QUERY_COST = 1_000
+DEFAULT_PAGE = 20
+OBJECT_COST = 1
+CONNECTION_COST = 2
+MUTATION_COST = 10
+
+MISSING = object()
+# Introspection's root fields, priced like any other object field.
+_META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+
+
+class _Plan:
+    """One document, with what pricing needs worked out once: the fields each selection
+    collects on each type, merged selections, and which selections hold a connection.
+    Plans are cached by document; strawberry's parser cache hands the same document
+    object to every request with the same text, so a repeated operation is priced
+    from memory."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode) -> None:
+        self.schema = schema
+        self.document = document  # kept alive, so its id stays its own
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self._collected: dict[tuple[int, str], dict[str, list[FieldNode]]] = {}
+        self._merged: dict[tuple[int, ...], SelectionSetNode] = {}
+        self._connections: dict[tuple[int, str], bool] = {}
+        # Static prices by (operation, page-size variables): a repeated operation costs a lookup.
+        self.static_costs: dict[tuple[int, tuple[tuple[str, int], ...]], int] = {}
+
+    def merged(self, nodes: Sequence[FieldNode]) -> SelectionSetNode:
+        """The selections of every node of one response key, as execution merges them."""
+        key = tuple(id(n) for n in nodes)
+        found = self._merged.get(key)
+        if found is None:
+            selections = tuple(s for n in nodes if n.selection_set for s in n.selection_set.selections)
+            found = self._merged[key] = SelectionSetNode(selections=selections)
+        return found
+
+    def collect(self, selection_set: SelectionSetNode, runtime: GraphQLNamedType) -> dict[str, list[FieldNode]]:
+        """Fields by response key, through the fragments that apply to `runtime`."""
+        key = (id(selection_set), runtime.name)
+        found = self._collected.get(key)
+        if found is None:
+            found = self._collected[key] = self._collect(selection_set, runtime, {}, frozenset())
+        return found
+
+    def _collect(
+        self,
+        selection_set: SelectionSetNode,
+        runtime: GraphQLNamedType,
+        into: dict[str, list[FieldNode]],
+        spread: frozenset[str],
+    ) -> dict[str, list[FieldNode]]:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                into.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition.name.value if selection.type_condition else None
+                if self._applies(condition, runtime):
+                    self._collect(selection.selection_set, runtime, into, spread)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in spread:
+                    continue
+                if self._applies(fragment.type_condition.name.value, runtime):
+                    self._collect(fragment.selection_set, runtime, into, spread | {name})
+        return into
+
+    def _applies(self, condition: str | None, runtime: GraphQLNamedType) -> bool:
+        if condition is None or condition == runtime.name:
+            return True
+        condition_type = self.schema.get_type(condition)
+        if condition_type is None or not is_abstract_type(condition_type) or not isinstance(runtime, GraphQLObjectType):
+            return False
+        return self.schema.is_sub_type(condition_type, runtime)
+
+    def types(self, parent: GraphQLNamedType) -> list[GraphQLNamedType]:
+        """The concrete types a selection on `parent` may meet."""
+        if is_abstract_type(parent):
+            return list(self.schema.get_possible_types(parent))
+        return [parent]
+
+    def definition(self, parent: GraphQLNamedType, name: str) -> Any:
+        if name in _META_FIELDS and parent is self.schema.query_type:
+            return _META_FIELDS[name]
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            return parent.fields.get(name)
+        return None
+
+    def has_connection(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> bool:
+        """Whether a connection lies anywhere below: only then does the data change the price."""
+        key = (id(selection_set), parent.name)
+        found = self._connections.get(key)
+        if found is None:
+            found = False
+            for concrete in self.types(parent):
+                for nodes in self.collect(selection_set, concrete).values():
+                    definition = self.definition(concrete, nodes[0].name.value)
+                    if definition is None:
+                        continue
+                    named = get_named_type(definition.type)
+                    if is_connection(named) or (
+                        not is_leaf_type(named) and self.has_connection(self.merged(nodes), named)
+                    ):
+                        found = True
+                        break
+                if found:
+                    break
+            self._connections[key] = found
+        return found
+
+
+_PLANS: OrderedDict[int, _Plan] = OrderedDict()
+_PLAN_CACHE_SIZE = 256
+_STATIC_COSTS_PER_PLAN = 64
+
+
+def _plan(schema: GraphQLSchema, document: DocumentNode) -> _Plan:
+    plan = _PLANS.get(id(document))
+    if plan is None or plan.document is not document or plan.schema is not schema:
+        plan = _PLANS[id(document)] = _Plan(schema, document)
+        if len(_PLANS) > _PLAN_CACHE_SIZE:
+            _PLANS.popitem(last=False)
+    else:
+        _PLANS.move_to_end(id(document))
+    return plan
+
+
+class _Pricing:
+    """The prices of one plan under one set of variables (they set the page sizes)."""
+
+    def __init__(self, plan: _Plan, variables: Mapping[str, Any]) -> None:
+        self.plan = plan
+        self.variables = variables
+        self._static: dict[tuple[int, str], int] = {}
+
+    def static(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType) -> int:
+        """The price of a selection before execution: the dearest type it may meet."""
+        if selection_set is None:
+            return 0
+        key = (id(selection_set), parent.name)
+        found = self._static.get(key)
+        if found is None:
+            found = self._static[key] = max(
+                (
+                    sum(self.field(nodes, concrete, MISSING) for nodes in fields.values())
+                    for concrete in self.plan.types(parent)
+                    if (fields := self.plan.collect(selection_set, concrete)) is not None
+                ),
+                default=0,
+            )
+        return found
+
+    def actual(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, data: Any) -> int:
+        """The price with what execution returned: connections count the nodes they gave."""
+        if selection_set is None:
+            return 0
+        if not isinstance(data, dict) or not self.plan.has_connection(selection_set, parent):
+            return self.static(selection_set, parent)
+        concrete: GraphQLNamedType | None = parent
+        if is_abstract_type(parent):
+            typename = data.get("__typename")
+            concrete = self.plan.schema.get_type(typename) if isinstance(typename, str) else None
+            if concrete is None:
+                return self.static(selection_set, parent)
+        assert concrete is not None
+        return sum(
+            self.field(nodes, concrete, data.get(key, MISSING))
+            for key, nodes in self.plan.collect(selection_set, concrete).items()
+        )
+
+    def _price(self, selection_set: SelectionSetNode, named: GraphQLNamedType, value: Any) -> int:
+        if value is MISSING:
+            return self.static(selection_set, named)
+        if isinstance(value, list):  # a list of objects is priced as one: its dearest item
+            return max((self.actual(selection_set, named, item) for item in value), default=0)
+        return self.actual(selection_set, named, value)
+
+    def root(self, operation: OperationDefinitionNode, data: Any) -> int:
+        root = self.plan.schema.get_root_type(operation.operation)
+        if root is None:
+            return 0
+        is_mutation = operation.operation == OperationType.MUTATION
+        total = 0
+        for key, nodes in self.plan.collect(operation.selection_set, root).items():
+            value = data.get(key, MISSING) if isinstance(data, dict) else MISSING
+            if is_mutation:
+                definition = self.plan.definition(root, nodes[0].name.value)
+                if definition is not None:
+                    named = get_named_type(definition.type)
+                    below = 0 if value is None else self._price(self.plan.merged(nodes), named, value)
+                    total += MUTATION_COST + below
+            else:
+                total += self.field(nodes, root, value)
+        return total
+
+    def field(self, nodes: Sequence[FieldNode], parent: GraphQLNamedType, value: Any) -> int:
+        definition = self.plan.definition(parent, nodes[0].name.value)
+        if definition is None:
+            return 0  # __typename, or a field validation has already refused
+        named = get_named_type(definition.type)
+        if is_leaf_type(named):
+            return 0
+        merged = self.plan.merged(nodes)
+        if is_connection(named):
+            return self._connection(nodes[0], merged, named, value)
+        if value is None:
+            return OBJECT_COST
+        return OBJECT_COST + self._price(merged, named, value)
+
+    def _connection(self, node: FieldNode, merged: SelectionSetNode, connection: GraphQLNamedType, value: Any) -> int:
+        """2 + first x one node before execution; 2 + each node returned after it."""
+        assert isinstance(connection, GraphQLObjectType)
+        # Each way to the nodes (nodes, edges { node }) as (selection, node type, items returned).
+        paths: list[tuple[SelectionSetNode, GraphQLNamedType, list[Any] | None]] = []
+        for key, nodes in self.plan.collect(merged, connection).items():
+            found = value.get(key) if isinstance(value, dict) else None
+            name = nodes[0].name.value
+            if name == "nodes":
+                items = found if isinstance(found, list) else None
+                paths.append((self.plan.merged(nodes), get_named_type(connection.fields["nodes"].type), items))
+            elif name == "edges":
+                edge = get_named_type(connection.fields["edges"].type)
+                assert isinstance(edge, GraphQLObjectType)
+                for edge_key, edge_nodes in self.plan.collect(self.plan.merged(nodes), edge).items():
+                    if edge_nodes[0].name.value != "node":
+                        continue
+                    items = [e.get(edge_key) for e in found] if isinstance(found, list) else None
+                    paths.append((self.plan.merged(edge_nodes), get_named_type(edge.fields["node"].type), items))
+        if value is MISSING:
+            one = max((OBJECT_COST + self.static(sel, t) for sel, t, _ in paths), default=0)
+            return CONNECTION_COST + self._page_size(node) * one
+        if value is None:
+            return CONNECTION_COST
+        returned = max((len(items) for _, _, items in paths if items is not None), default=0)
+        total = CONNECTION_COST
+        for index in range(returned):
+            total += max(
+                (
+                    OBJECT_COST + self.actual(sel, t, items[index])
+                    for sel, t, items in paths
+                    if items is not None and index < len(items)
+                ),
+                default=0,
+            )
+        return total
+
+    def _page_size(self, node: FieldNode) -> int:
+        arguments = {a.name.value: a.value for a in node.arguments or ()}
+        for name in ("first", "last"):
+            value = arguments.get(name)
+            if isinstance(value, VariableNode):
+                raw = self.variables.get(value.name.value)
+            elif isinstance(value, IntValueNode):
+                raw = int(value.value)
+            else:
+                raw = value_from_ast_untyped(value) if value is not None else None
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+                return raw
+        return DEFAULT_PAGE
+
+
+def _variables_with_defaults(operation: OperationDefinitionNode, variables: Mapping[str, Any] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        if definition.default_value is not None:
+            values[definition.variable.name.value] = value_from_ast_untyped(definition.default_value)
+    values.update(variables or {})
+    return values
+
+
+def query_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    data: Any = MISSING,
+) -> int:
+    """The cost of the operation: static when `data` is MISSING, actual when it is the result's data."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0
+    plan = _plan(schema, document)
+    values = _variables_with_defaults(operation, variables)
+    if data is not MISSING:
+        return _Pricing(plan, values).root(operation, data)
+    # Only Int variables can set a page size, so only they key the static price.
+    key = (id(operation), tuple(sorted((k, v) for k, v in values.items() if type(v) is int)))
+    found = plan.static_costs.get(key)
+    if found is None:
+        if len(plan.static_costs) >= _STATIC_COSTS_PER_PLAN:
+            plan.static_costs.clear()  # page sizes are the client's to choose: keep this bounded
+        found = plan.static_costs[key] = _Pricing(plan, values).root(operation, MISSING)
+    return found
+
+
+@dataclass
+class Bucket:
+    """A leaky bucket: `available` points, refilled at `rate` a second up to `size`."""
+
+    size: int
+    rate: int
+    available: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.available = float(self.size)
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        self.available = min(float(self.size), self.available + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def take(self, points: int) -> float | None:
+        """Take `points`, or return the seconds to wait until they are there."""
+        self.refill()
+        if points <= self.available:
+            self.available -= points
+            return None
+        return (points - self.available) / self.rate if self.rate > 0 else math.inf
+
+    def give_back(self, points: int) -> None:
+        self.refill()
+        self.available = min(float(self.size), self.available + max(points, 0))
+
+    def status(self) -> dict[str, int]:
+        self.refill()
+        return {
+            "maximumAvailable": self.size,
+            "currentlyAvailable": int(self.available),
+            "restoreRate": self.rate,
+        }
+
+
+class CostBuckets:
+    """Every API key's bucket, in this process's memory."""
+
+    def __init__(self, size: int, rate: int) -> None:
+        self.size = size
+        self.rate = rate
+        self._buckets: dict[uuid.UUID | str, Bucket] = {}
+
+    def for_key(self, key: uuid.UUID | str) -> Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = Bucket(self.size, self.rate)
+        return bucket
+
+
+def bucket_for(app_state: Any, viewer: Any) -> Bucket | None:
+    """The bucket of the viewer's key, from the app's CostBuckets (None outside the app)."""
+    buckets = getattr(app_state, "cost_buckets", None)
+    if not isinstance(buckets, CostBuckets) or viewer is None:
+        return None
+    return buckets.for_key(viewer.api_key_id or f"org:{viewer.org_id}")
+
+
+def bucket_of(context: Any) -> Bucket | None:
+    """The bucket for a request's context (None for a bare schema.execute, as in some tests)."""
+    request = getattr(context, "request", None)
+    app = getattr(request, "app", None)
+    return bucket_for(getattr(app, "state", None), getattr(context, "viewer", None))
+
+
+def cost_extension(requested: int, actual: int, bucket: Bucket | None) -> dict[str, Any]:
+    return {
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "throttleStatus": bucket.status() if bucket is not None else None,
+    }
+
+
+class QueryCost(SchemaExtension):
+    def __init__(self) -> None:
+        self.requested = 0
+        self.actual = 0
+        self.charged = 0
+
+    def _refuse(self, message: str, extensions: dict[str, Any]) -> None:
+        error = GraphQLError(message, extensions=extensions)
+        self.execution_context.result = ExecutionResult(data=None, errors=[error])
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        assert document is not None
+        schema = context.schema._schema
+        self.requested = query_cost(schema, document, context.operation_name, context.variables)
+        bucket = bucket_of(context.context)
+        if self.requested > MAX_QUERY_COST:
+            self._refuse(
+                f"The operation costs {self.requested}; at most {MAX_QUERY_COST} is allowed. "
+                "Ask for smaller pages (first/last) or fewer connections.",
+                {"code": MAX_COST_EXCEEDED, "cost": {"requestedQueryCost": self.requested, "maximum": MAX_QUERY_COST}},
+            )
+            yield
+            return
+        if bucket is not None:
+            wait = bucket.take(self.requested)
+            if wait is not None:
+                retry_after = max(1, math.ceil(wait))
+                self._refuse(
+                    f"The operation costs {self.requested} but only {int(bucket.available)} points are available "
+                    f"now; they come back at {bucket.rate} a second. Retry in {retry_after} s.",
+                    {"code": THROTTLED, "retryAfter": retry_after},
+                )
+                yield
+                return
+            self.charged = self.requested
+        yield
+        result = context.result
+        data = getattr(result, "data", None)
+        errors = getattr(result, "errors", None) or []
+        if data is None and errors and all(e.path is None for e in errors):
+            self.actual = 0  # refused before any field ran (variables that do not coerce)
+        else:
+            self.actual = query_cost(schema, document, context.operation_name, context.variables, data)
+        if bucket is not None:
+            bucket.give_back(self.charged - self.actual)
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": cost_extension(self.requested, self.actual, bucket_of(self.execution_context.context))}

@@ -1,0 +1,60 @@
+"""Search: the smart search conditions, and the persona connection that
+`personas(query:)` and `Audience.personas` share."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.search import parse_search
+from resolvers.search_conditions import SMART_CONDITIONS
+from resolvers.search_pages import SearchPageRequest, search_count, search_page
+from resolvers.search_sql import CompiledSearch, Dialect, compile_search
+from schema.context import Info
+from schema.persona import Persona
+from schema.relay import Connection
+
+PersonaConnection = Connection[Persona]
+
+
+@strawberry.type(description="A smart search condition the dashboard offers.")
+class SmartSearchCondition:
+    label: str = strawberry.field(description="What the dashboard shows, e.g. 'Phone (mobile) on file'.")
+    condition: str = strawberry.field(description="What to paste into the search, e.g. 'has:mobile_phone'.")
+    description: str = strawberry.field(description="What the condition matches.")
+
+
+async def compile_for_viewer(
+    info: Info, query: str | None, *, include_archived: bool = False, with_pii: bool = False
+) -> CompiledSearch:
+    """Parse and compile a search for the viewer's organization; BAD_QUERY when malformed."""
+    parsed = parse_search(query)
+    org_id = info.context.viewer.org_id
+    region = "US"
+    if parsed.has_phone:
+        org = await info.context.loaders.organization.load(org_id)
+        assert org is not None, "the viewer's organization exists"
+        region = org.default_region
+    dialect = Dialect(sqlite=info.context.db.is_sqlite)
+    return compile_search(parsed, org_id, dialect, region=region, include_archived=include_archived, with_pii=with_pii)
+
+
+async def persona_connection(info: Info, search: CompiledSearch, request: SearchPageRequest) -> PersonaConnection:
+    db = info.context.db
+    async with db.read() as conn:
+        page = await search_page(conn, search, request)
+
+    async def count() -> int:
+        async with db.read() as conn:
+            return await search_count(conn, search)
+
+    return PersonaConnection.of(page, Persona.from_row, count)
+
+
+@strawberry.type
+class SearchQuery:
+    @strawberry.field(description="Every smart search condition, with its label and the text to paste.")
+    def smart_search_conditions(self) -> list[SmartSearchCondition]:
+        return [
+            SmartSearchCondition(label=c.label, condition=c.condition, description=c.description)
+            for c in SMART_CONDITIONS
+        ]
