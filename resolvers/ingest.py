@@ -25,6 +25,7 @@ from sqlmodel import col
 
 from models import (
     Consent,
+    ConsentEvent,
     CustomAttribute,
     IdentityKey,
     LegacyPointImport,
@@ -35,7 +36,7 @@ from models import (
     Store,
 )
 from models.base import utcnow
-from models.enums import AttributeSource, ConsentSource, MergeKind, OptInStatus, PointsEntryKind, SourceKind
+from models.enums import AttributeSource, Channel, ConsentSource, MergeKind, OptInStatus, PointsEntryKind, SourceKind
 from resolvers import consent, merges, tags_attributes
 from resolvers.errors import UserError, UserErrors
 from resolvers.identity import ContactKeys, contact_keys
@@ -448,18 +449,47 @@ async def _write_known_contact(
 async def _write_consents(
     session: AsyncSession, org: Organization, persona: Persona, contact: ContactData, current: dict[str, Consent]
 ) -> None:
+    """The contact's consents under record_consent's rules (resolvers/consent.py), batched: the
+    suppression list is read at most once and every change is flushed together.
+
+    `current` holds the persona's consents (empty for a new persona). Unchanged channels are
+    skipped; an opt-in from anyone but the customer never undoes a privacy opt-out and never
+    reaches a suppressed contact; every change leaves an event."""
+    suppressed: bool | None = None
+    now = utcnow()
     for item in contact.consents:
         held = current.get(item.channel)
         if held is not None and held.status == item.status and held.source == item.source:
-            continue  # nothing would change: spare record_consent its look-ups
-        await consent.record_consent(
-            session,
-            org.id,
-            persona,
-            channel=item.channel,
-            status=OptInStatus(item.status),
-            source=ConsentSource(item.source),
+            continue
+        status, source = OptInStatus(item.status), ConsentSource(item.source)
+        if status is OptInStatus.OPTED_IN and source.value not in consent.CUSTOMER_SOURCES:
+            if held is not None and (held.status, held.source) == (
+                OptInStatus.OPTED_OUT,
+                ConsentSource.PRIVACY_REQUEST,
+            ):
+                continue
+            if suppressed is None:
+                suppressed = await consent.is_suppressed(session, org.id, persona)
+            if suppressed:
+                continue
+        if held is None:
+            held = Consent(org_id=org.id, persona_id=persona.id, channel=item.channel, status=status, source=source)
+            session.add(held)
+            current[item.channel] = held
+        held.status, held.source, held.updated_at = status.value, source.value, now
+        session.add(
+            ConsentEvent(
+                org_id=org.id,
+                persona_id=persona.id,
+                channel=item.channel,
+                status=status,
+                source=source,
+                occurred_at=now,
+            )
         )
+        if item.channel == Channel.TEXT.value and status is OptInStatus.OPTED_OUT:
+            persona.sms_opt_out_at = now
+    await session.flush()
 
 
 async def _import_legacy_points(

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 from models.enums import Channel, OptInStatus, SourceKind
 from resolvers.errors import BadQuery, UserError
-from resolvers.identity import normalize_phone
+from resolvers.identity import normalize_email, normalize_phone
 
 OPERATORS = ("<=", ">=", "<", ">", "=")
 OPERATOR_CHARS = frozenset("<>=")
@@ -258,7 +258,7 @@ def _parse_token(state: _Parse, token: Token) -> None:
     if "@" in raw:
         if not _EMAIL.match(raw):
             raise SearchSyntaxError(f"{raw!r} is not a complete email address", at)
-        state.terms.append(Email(raw.lower()))
+        state.terms.append(Email(_email_key(raw)))
         return
     if _has_operator(raw):
         _parse_bare_comparison(state, raw, at)
@@ -266,6 +266,14 @@ def _parse_token(state: _Parse, token: Token) -> None:
     if '"' in raw:
         raise SearchSyntaxError("Unexpected quote: quote a whole name, or a condition's value after its colon", at)
     state.words.append(raw.lower())
+
+
+def _email_key(raw: str) -> str:
+    """The email as identity keys hold it (resolvers/identity.py), or lower-cased when it is not valid."""
+    try:
+        return normalize_email(raw) or raw.lower()
+    except UserError:
+        return raw.lower()
 
 
 def _has_operator(raw: str) -> bool:

@@ -417,3 +417,39 @@ async def test_eight_parallel_ingests_of_one_new_customer_make_one_persona(clien
     listed = (await clients[0].data(PERSONAS))["personas"]
     assert listed["totalCount"] == 1
     assert results[0]["persona"]["tags"] == ["vip"]
+
+
+OUTCOMES = """
+mutation ($input: IngestContactsInput!) { ingestContacts(input: $input) { results { outcome } } }
+"""
+
+
+async def test_contacts_take_a_bounded_number_of_statements(operator_client: GraphQLClient, statements: Any) -> None:
+    contacts = [
+        {
+            "phone": f"+1415555{i:04d}",
+            "email": f"c{i}@example.com",
+            "firstName": "Cal",
+            "attributes": [{"key": "budtender", "value": "Sam"}],
+            "tags": ["vip"],
+            "consents": [
+                {"channel": "TEXT", "status": "OPTED_IN", "source": "INTEGRATION"},
+                {"channel": "EMAIL", "status": "OPTED_OUT", "source": "INTEGRATION"},
+            ],
+        }
+        for i in range(10)
+    ]
+
+    counts = []
+    for expected in ("CREATED", "UPDATED"):
+        statements.count, statements.active = 0, True
+        data = await operator_client.data(OUTCOMES, {"input": {"source": "acme-pos", "contacts": contacts}})
+        statements.active = False
+        assert {r["outcome"] for r in data["ingestContacts"]["results"]} == {expected}
+        counts.append(statements.count)
+
+    # New: a savepoint and its release, the keys' owners, a persona number (SQLite), the persona, its
+    # rollup, keys, attributes, tags, one suppression look-up and the consents with their events.
+    # Known and unchanged: the savepoint and its release, the owners, the attributes, tags and consents held.
+    assert counts[0] <= 13 * len(contacts) + 6, counts
+    assert counts[1] <= 6 * len(contacts) + 6, counts

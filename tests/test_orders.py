@@ -54,6 +54,9 @@ mutation ($id: ID!) { archivePersona(input: {personaId: $id}) { userErrors { cod
 SAVE_AUDIENCE = """
 mutation ($input: SaveAudienceInput!) { saveAudience(input: $input) { userErrors { code message } } }
 """
+OUTCOMES = """
+mutation ($input: RecordOrdersInput!) { recordOrders(input: $input) { results { outcome } } }
+"""
 PERSONA = f"query ($id: ID!) {{ persona(id: $id) {{ {PERSONA_FIELDS} }} }}"
 PERSONAS = "query { personas(includeArchived: true) { totalCount } }"
 
@@ -266,7 +269,7 @@ async def test_accrual_follows_every_rule(
     )
     assert saved["saveAudience"]["userErrors"] == []
     pos = await client_for(Role.OPERATOR)
-    people = {
+    people: dict[str, dict[str, Any]] = {
         "member": {"phone": "+14155550101", "loyaltyMember": True},
         "vip": {"phone": "+14155550102", "loyaltyMember": True, "tags": ["vip"]},
         "guest": {"phone": "+14155550103"},
@@ -356,3 +359,24 @@ async def test_an_order_can_enroll_its_customer_first(
     assert result["persona"]["loyaltyMember"] is True
     assert result["order"]["pointsEarned"] == 12 + 2
     assert result["persona"]["pointsOverview"]["spentAsMember"] == "12.99"
+
+
+async def test_orders_of_known_customers_take_a_bounded_number_of_statements(
+    operator_client: GraphQLClient, statements: Any
+) -> None:
+    phones = [f"+1415555{i:04d}" for i in range(5)]
+    made = await operator_client.data(
+        INGEST, {"input": {"source": "acme-pos", "contacts": [{"phone": p, "loyaltyMember": True} for p in phones]}}
+    )
+    assert {r["outcome"] for r in made["ingestContacts"]["results"]} == {"CREATED"}
+    orders = [ticket(f"t-{n}", {"phone": phones[n % 5]}) for n in range(20)]
+
+    statements.count, statements.active = 0, True
+    data = await operator_client.data(OUTCOMES, {"input": {"orders": orders}})
+    statements.active = False
+
+    assert {r["outcome"] for r in data["recordOrders"]["results"]} == {"RECORDED"}
+    # Per order: a savepoint and its release, the customer's keys, the order, its lines, one rollup
+    # update, the points entries and the purchase counts; per call a handful (key, replays, audiences,
+    # audit, payload).
+    assert statements.count <= 8 * len(orders) + 10, statements.count

@@ -220,9 +220,10 @@ async def test_another_organizations_persona_is_not_found(
     ("persona_id", "code"),
     [
         ("not-an-id", "INVALID"),
-        (to_global_id("Discount", uuid.uuid4()), "NOT_FOUND"),
-        (to_global_id("Persona", uuid.uuid4()), "NOT_FOUND"),
+        (to_global_id("Discount", uuid.UUID(int=7)), "NOT_FOUND"),
+        (to_global_id("Persona", uuid.UUID(int=7)), "NOT_FOUND"),
     ],
+    ids=["malformed", "a-discount-id", "an-unknown-persona"],
 )
 async def test_a_bad_persona_id_is_a_user_error_at_its_path(
     owner_client: GraphQLClient, persona_id: str, code: str
