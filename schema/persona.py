@@ -13,7 +13,7 @@ from models.enums import PurchaseDimension
 from permissions.fields import guarded
 from permissions.matrix import Permission
 from resolvers.card import ranked, shopping_habits
-from resolvers.links import referral_url, sharing_url, staff_app_url, wallet_url
+from resolvers.links import persona_token, referral_url, sharing_url, staff_app_url, wallet_url
 from schema.context import Info
 from schema.discounts import DiscountOffer, active_discount_rows
 from schema.enums import SourceKind
@@ -143,6 +143,7 @@ class Persona(Node):
             sharing=sharing_url(settings, row.number),
             wallet=wallet_url(settings, row.org_id, row.id),
             referral=referral_url(settings, row.org_id, row.id),
+            pixel_token=persona_token(settings, row.org_id, row.id, "pixel"),
         )
 
     @guarded(Permission.VIEW_POINTS, description="Every points figure of the Points tab.")

@@ -188,3 +188,6 @@ class PersonaLinks:
     sharing: str
     wallet: str = strawberry.field(description="The customer's wallet page; carries a signed, expiring token.")
     referral: str = strawberry.field(description="The refer-a-friend link; carries a signed, expiring token.")
+    pixel_token: str = strawberry.field(
+        description="The signed token campaign links carry as ?pg=<token>, so /px.js ties page views to this persona."
+    )

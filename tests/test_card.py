@@ -40,7 +40,7 @@ query ($id: ID!) {
     traits { mobilePhone emailAddress birthday contactId importedFrom sourceId favoriteStore { name } }
     logs { firstSeenAt loyaltyEnrolledAt smsOptOutAt }
     walletPin
-    links { staffApp sharing wallet referral }
+    links { staffApp sharing wallet referral pixelToken }
     pointsOverview {
       spentAllTime spentAsMember points pointsRedeemed adjustedByStaff boostedByAudience giftedByCampaign
       giftedByFlow expired legacyImported visitPoints collectibles referralSales lastRedemptionAt lastRedemptionDiscount
@@ -280,6 +280,11 @@ async def test_general_tab_consents_traits_logs_and_links(
     assert links["wallet"].startswith("http://127.0.0.1:8000/wallet/")
     assert links["referral"].startswith("http://127.0.0.1:8000/r/")
     assert str(persona.number) in links["staffApp"]
+    from resolvers.links import read_persona_token
+    from settings import get_settings
+
+    assert read_persona_token(get_settings(), links["pixelToken"], "pixel") is not None
+    assert read_persona_token(get_settings(), links["pixelToken"], "wallet") is None
 
 
 async def test_root_discounts_filter_to_the_active_window(
