@@ -48,7 +48,7 @@ class PersonaGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer: Viewer = request.state.viewer
-        db: Database = request.app.state.db
+        db: Database = getattr(request.state, "db", None) or request.app.state.db
         return Context(
             request=request,
             viewer=viewer,
@@ -97,15 +97,20 @@ async def _authenticated_graphql(request: Request, view: PersonaGraphQL) -> Resp
     if scheme.lower() != "bearer" or not raw_key.strip():
         return _unauthenticated("Send an API key: 'Authorization: Bearer <key>'.")
     db: Database = request.app.state.db
+    # The request's reads, authentication included, share one connection (database.py).
+    request.state.db = reads = db.for_request()
     try:
-        async with db.read() as conn:
-            found = await authenticate(conn, raw_key.strip())
-    except Exception as exc:  # the database is unreachable: masked, and the log says what
-        return graphql_http.masked_failure(503, exc)
-    if found is None:
-        return _unauthenticated("The API key is unknown, malformed or revoked.")
-    request.state.viewer = found.viewer
-    response = await graphql_http.serve(request, view)
+        try:
+            async with reads.read() as conn:
+                found = await authenticate(conn, raw_key.strip())
+        except Exception as exc:  # the database is unreachable: masked, and the log says what
+            return graphql_http.masked_failure(503, exc)
+        if found is None:
+            return _unauthenticated("The API key is unknown, malformed or revoked.")
+        request.state.viewer = found.viewer
+        response = await graphql_http.serve(request, view)
+    finally:
+        await reads.close()
     if found.needs_touch:
         response.background = BackgroundTask(_touch, db, found.viewer)
     return response

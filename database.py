@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -94,5 +96,58 @@ class Database:
             finally:
                 await conn.rollback()
 
+    def for_request(self) -> RequestDatabase:
+        """The same database for one request, whose reads share one connection."""
+        return RequestDatabase(self)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class RequestDatabase(Database):
+    """One request's view of the database: its reads (authentication, every loader
+    batch, history pages and counts) take turns on ONE connection, checked out on the
+    first read and returned by `close()` when the response is ready.
+
+    A card asks for ~30 batches; a connection each meant ~30 pool checkouts (each
+    with its liveness ping) and on PostgreSQL a BEGIN and a ROLLBACK around every
+    statement. Here the pool is visited once per request and on PostgreSQL the
+    connection runs in autocommit, so each statement is one round trip. Reads are
+    single statements, so autocommit loses no consistency they had. Writes still
+    take a session of their own (`session()`), and a read after a commit sees it."""
+
+    def __init__(self, parent: Database) -> None:
+        self.engine = parent.engine
+        self.sessions = parent.sessions
+        self.is_sqlite = parent.is_sqlite
+        self._lock = asyncio.Lock()
+        self._connection: AsyncConnection | None = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._lock:
+            if self._connection is None:
+                raw = await self.engine.connect()
+                options: dict[str, Any] = {READ_ONLY: True}
+                if not self.is_sqlite:
+                    options["isolation_level"] = "AUTOCOMMIT"
+                try:
+                    self._connection = await raw.execution_options(**options)
+                except BaseException:
+                    await raw.close()
+                    raise
+            try:
+                yield self._connection
+            except (asyncio.CancelledError, DBAPIError, OSError):
+                # A statement that failed in the driver or was cut off by the time limit may
+                # leave the connection mid-protocol: it goes back invalid, never to another read.
+                await self.close(invalidate=True)
+                raise
+
+    async def close(self, *, invalidate: bool = False) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if invalidate:
+            await connection.invalidate()
+        await connection.close()

@@ -21,7 +21,13 @@ from loaders.card import (
     StoreLoader,
     TagsByPersonaLoader,
 )
-from loaders.history import OrderLinesByOrderLoader, OrderLoader, PointsEarnedByOrderLoader, RedemptionLoader
+from loaders.history import (
+    HistoryCountLoader,
+    OrderLinesByOrderLoader,
+    OrderLoader,
+    PointsEarnedByOrderLoader,
+    RedemptionLoader,
+)
 from loaders.nodes import NodeLoader
 from loaders.persona import OrganizationLoader, PersonaByIdLoader, PersonaByNumberLoader
 
@@ -74,6 +80,10 @@ class Loaders:
     @cached_property
     def signups_by_persona(self) -> SignupsByPersonaLoader:
         return SignupsByPersonaLoader(self.db, self.org_id)
+
+    @cached_property
+    def history_count(self) -> HistoryCountLoader:
+        return HistoryCountLoader(self.db, self.org_id)
 
     @cached_property
     def store(self) -> StoreLoader:

@@ -13,12 +13,27 @@ from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 from aiodataloader import DataLoader
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from database import Database
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+def org_param() -> BindParameter[object]:
+    """The organization of a statement built once at import (bound as {"org_id": ...})."""
+    return bindparam("org_id")
+
+
+def keys_param() -> BindParameter[object]:
+    """The batch's keys of a statement built once at import (bound as {"keys": [...]}).
+
+    A loader's statement is the same for every batch: built once, SQLAlchemy finds its
+    compiled form by the statement's cached key instead of building and hashing a new
+    statement per batch (a third of a batch's cost for the one-row batches of a card)."""
+    return bindparam("keys", expanding=True)
 
 
 class OrgLoader(DataLoader[K, V], Generic[K, V]):
@@ -33,3 +48,7 @@ class OrgLoader(DataLoader[K, V], Generic[K, V]):
 
     async def fetch(self, conn: AsyncConnection, keys: list[K]) -> list[V]:
         raise NotImplementedError
+
+    def params(self, keys: list[K]) -> dict[str, object]:
+        """The values of org_param() and keys_param()."""
+        return {"org_id": self.org_id, "keys": keys}

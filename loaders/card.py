@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loaders.base import OrgLoader
+from loaders.base import OrgLoader, keys_param, org_param
 from models import (
     Consent,
     CustomAttribute,
@@ -41,57 +41,81 @@ def _grouped(rows: Any, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
     return [by_persona.get(k, []) for k in keys]
 
 
+def _by(rows: Any, keys: list[uuid.UUID], key: str) -> list[Row[Any] | None]:
+    found = {getattr(r, key): r for r in rows}
+    return [found.get(k) for k in keys]
+
+
+_pc = PURCHASE_COUNTS.c
+_r = REDEMPTIONS.c
+ROLLUPS_OF = select(ROLLUPS).where(ROLLUPS.c.org_id == org_param(), ROLLUPS.c.persona_id.in_(keys_param()))
+CONSENTS_OF = select(CONSENTS).where(CONSENTS.c.org_id == org_param(), CONSENTS.c.persona_id.in_(keys_param()))
+ATTRIBUTES_OF = (
+    select(ATTRIBUTES)
+    .where(ATTRIBUTES.c.org_id == org_param(), ATTRIBUTES.c.persona_id.in_(keys_param()))
+    .order_by(ATTRIBUTES.c.key)
+)
+TAGS_OF = (
+    select(TAGS.c.persona_id, TAGS.c.tag)
+    .where(TAGS.c.org_id == org_param(), TAGS.c.persona_id.in_(keys_param()))
+    .order_by(TAGS.c.tag)
+)
+SIGNUPS_OF = (
+    select(
+        SIGNUPS.c.persona_id,
+        SIGNUPS.c.form_name,
+        SIGNUPS.c.url,
+        SIGNUPS.c.submitted_at,
+        SIGNUPS.c.signature.is_not(None).label("has_signature"),
+    )
+    .where(SIGNUPS.c.org_id == org_param(), SIGNUPS.c.persona_id.in_(keys_param()))
+    .order_by(SIGNUPS.c.submitted_at.desc())
+)
+STORES_BY_ID = select(STORES).where(STORES.c.org_id == org_param(), STORES.c.id.in_(keys_param()))
+PURCHASE_COUNTS_OF = (
+    select(_pc.persona_id, _pc.dimension, _pc.name, _pc.order_count, _pc.last_purchased_at)
+    .where(_pc.org_id == org_param(), _pc.persona_id.in_(keys_param()))
+    .order_by(_pc.order_count.desc(), _pc.last_purchased_at.desc(), _pc.name)
+)
+REDEMPTIONS_OF = (
+    select(_r.persona_id, _r.discount_name, _r.redeemed_at)
+    .where(_r.org_id == org_param(), _r.persona_id.in_(keys_param()), _r.status == "REDEEMED")
+    .order_by(_r.persona_id, _r.redeemed_at.desc(), _r.id.desc())
+)
+DISCOUNTS_OF_ORG = (
+    select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param()).order_by(DISCOUNTS.c.points_cost, DISCOUNTS.c.id)
+)
+DISCOUNTS_BY_ID = select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param(), DISCOUNTS.c.id.in_(keys_param()))
+
+
 class RollupByPersonaLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        rows = await conn.execute(
-            select(ROLLUPS).where(ROLLUPS.c.org_id == self.org_id, ROLLUPS.c.persona_id.in_(keys))
-        )
-        found = {r.persona_id: r for r in rows}
-        return [found.get(k) for k in keys]
+        return _by(await conn.execute(ROLLUPS_OF, self.params(keys)), keys, "persona_id")
 
 
 class ConsentsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        stmt = select(CONSENTS).where(CONSENTS.c.org_id == self.org_id, CONSENTS.c.persona_id.in_(keys))
-        return _grouped(await conn.execute(stmt), keys)
+        return _grouped(await conn.execute(CONSENTS_OF, self.params(keys)), keys)
 
 
 class AttributesByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        stmt = (
-            select(ATTRIBUTES)
-            .where(ATTRIBUTES.c.org_id == self.org_id, ATTRIBUTES.c.persona_id.in_(keys))
-            .order_by(ATTRIBUTES.c.key)
-        )
-        return _grouped(await conn.execute(stmt), keys)
+        return _grouped(await conn.execute(ATTRIBUTES_OF, self.params(keys)), keys)
 
 
 class TagsByPersonaLoader(OrgLoader[uuid.UUID, list[str]]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[str]]:
-        stmt = (
-            select(TAGS.c.persona_id, TAGS.c.tag)
-            .where(TAGS.c.org_id == self.org_id, TAGS.c.persona_id.in_(keys))
-            .order_by(TAGS.c.tag)
-        )
-        return [[r.tag for r in group] for group in _grouped(await conn.execute(stmt), keys)]
+        return [[r.tag for r in group] for group in _grouped(await conn.execute(TAGS_OF, self.params(keys)), keys)]
 
 
 class SignupsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        has_signature = SIGNUPS.c.signature.is_not(None).label("has_signature")
-        stmt = (
-            select(SIGNUPS.c.persona_id, SIGNUPS.c.form_name, SIGNUPS.c.url, SIGNUPS.c.submitted_at, has_signature)
-            .where(SIGNUPS.c.org_id == self.org_id, SIGNUPS.c.persona_id.in_(keys))
-            .order_by(SIGNUPS.c.submitted_at.desc())
-        )
-        return _grouped(await conn.execute(stmt), keys)
+        return _grouped(await conn.execute(SIGNUPS_OF, self.params(keys)), keys)
 
 
 class StoreLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        rows = await conn.execute(select(STORES).where(STORES.c.org_id == self.org_id, STORES.c.id.in_(keys)))
-        found = {r.id: r for r in rows}
-        return [found.get(k) for k in keys]
+        return _by(await conn.execute(STORES_BY_ID, self.params(keys)), keys, "id")
 
 
 class PurchaseCountsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
@@ -101,25 +125,13 @@ class PurchaseCountsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
     catalogue), not per order, so the card never scans order history."""
 
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        pc = PURCHASE_COUNTS.c
-        stmt = (
-            select(pc.persona_id, pc.dimension, pc.name, pc.order_count, pc.last_purchased_at)
-            .where(pc.org_id == self.org_id, pc.persona_id.in_(keys))
-            .order_by(pc.order_count.desc(), pc.last_purchased_at.desc(), pc.name)
-        )
-        return _grouped(await conn.execute(stmt), keys)
+        return _grouped(await conn.execute(PURCHASE_COUNTS_OF, self.params(keys)), keys)
 
 
 class LastRedemptionByPersonaLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        r = REDEMPTIONS.c
-        stmt = (
-            select(r.persona_id, r.discount_name, r.redeemed_at)
-            .where(r.org_id == self.org_id, r.persona_id.in_(keys), r.status == "REDEEMED")
-            .order_by(r.persona_id, r.redeemed_at.desc(), r.id.desc())
-        )
         found: dict[uuid.UUID, Row[Any]] = {}
-        for row in await conn.execute(stmt):
+        for row in await conn.execute(REDEMPTIONS_OF, self.params(keys)):
             found.setdefault(row.persona_id, row)
         return [found.get(k) for k in keys]
 
@@ -128,18 +140,10 @@ class DiscountsLoader(OrgLoader[str, list[Row[Any]]]):
     """The organization's discounts (one key: "all"), oldest first."""
 
     async def fetch(self, conn: AsyncConnection, keys: list[str]) -> list[list[Row[Any]]]:
-        rows = list(
-            await conn.execute(
-                select(DISCOUNTS)
-                .where(DISCOUNTS.c.org_id == self.org_id)
-                .order_by(DISCOUNTS.c.points_cost, DISCOUNTS.c.id)
-            )
-        )
+        rows = list(await conn.execute(DISCOUNTS_OF_ORG, {"org_id": self.org_id}))
         return [rows for _ in keys]
 
 
 class DiscountLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        rows = await conn.execute(select(DISCOUNTS).where(DISCOUNTS.c.org_id == self.org_id, DISCOUNTS.c.id.in_(keys)))
-        found = {r.id: r for r in rows}
-        return [found.get(k) for k in keys]
+        return _by(await conn.execute(DISCOUNTS_BY_ID, self.params(keys)), keys, "id")

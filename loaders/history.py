@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loaders.base import OrgLoader
+from loaders.base import OrgLoader, keys_param, org_param
 from models import Order, OrderLine, PointsEntry, Redemption
 from models.enums import PointsEntryKind
+from resolvers.history import HistoryKind, history_counts
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 ORDER_LINES = OrderLine.__table__  # type: ignore[attr-defined]
@@ -22,40 +23,49 @@ REDEMPTIONS = Redemption.__table__  # type: ignore[attr-defined]
 # What an order earned its buyer: REFERRAL_SALE entries tied to the order went to the referrer.
 EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)
 
+LINES_OF = (
+    select(ORDER_LINES)
+    .where(ORDER_LINES.c.org_id == org_param(), ORDER_LINES.c.order_id.in_(keys_param()))
+    .order_by(ORDER_LINES.c.order_id, ORDER_LINES.c.line_no)
+)
+EARNED_BY = (
+    select(ENTRIES.c.order_id, func.sum(ENTRIES.c.delta).label("points"))
+    .where(ENTRIES.c.org_id == org_param(), ENTRIES.c.order_id.in_(keys_param()), ENTRIES.c.kind.in_(EARNED_KINDS))
+    .group_by(ENTRIES.c.order_id)
+)
+ORDERS_BY_ID = select(ORDERS).where(ORDERS.c.org_id == org_param(), ORDERS.c.id.in_(keys_param()))
+REDEMPTIONS_BY_ID = select(REDEMPTIONS).where(REDEMPTIONS.c.org_id == org_param(), REDEMPTIONS.c.id.in_(keys_param()))
+
 
 class OrderLinesByOrderLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        stmt = (
-            select(ORDER_LINES)
-            .where(ORDER_LINES.c.org_id == self.org_id, ORDER_LINES.c.order_id.in_(keys))
-            .order_by(ORDER_LINES.c.order_id, ORDER_LINES.c.line_no)
-        )
         by_order: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
-        for row in await conn.execute(stmt):
+        for row in await conn.execute(LINES_OF, self.params(keys)):
             by_order[row.order_id].append(row)
         return [by_order.get(k, []) for k in keys]
 
 
 class PointsEarnedByOrderLoader(OrgLoader[uuid.UUID, int]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[int]:
-        stmt = (
-            select(ENTRIES.c.order_id, func.sum(ENTRIES.c.delta).label("points"))
-            .where(ENTRIES.c.org_id == self.org_id, ENTRIES.c.order_id.in_(keys), ENTRIES.c.kind.in_(EARNED_KINDS))
-            .group_by(ENTRIES.c.order_id)
-        )
-        earned = {r.order_id: int(r.points) for r in await conn.execute(stmt)}
+        earned = {r.order_id: int(r.points) for r in await conn.execute(EARNED_BY, self.params(keys))}
         return [earned.get(k, 0) for k in keys]
 
 
 class OrderLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        rows = await conn.execute(select(ORDERS).where(ORDERS.c.org_id == self.org_id, ORDERS.c.id.in_(keys)))
-        found = {r.id: r for r in rows}
+        found = {r.id: r for r in await conn.execute(ORDERS_BY_ID, self.params(keys))}
         return [found.get(k) for k in keys]
 
 
 class RedemptionLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        stmt = select(REDEMPTIONS).where(REDEMPTIONS.c.org_id == self.org_id, REDEMPTIONS.c.id.in_(keys))
-        found = {r.id: r for r in await conn.execute(stmt)}
+        found = {r.id: r for r in await conn.execute(REDEMPTIONS_BY_ID, self.params(keys))}
         return [found.get(k) for k in keys]
+
+
+class HistoryCountLoader(OrgLoader[tuple[uuid.UUID, HistoryKind], int]):
+    """totalCount of a persona's history connection of one kind: every count a request asks
+    for in one statement."""
+
+    async def fetch(self, conn: AsyncConnection, keys: list[tuple[uuid.UUID, HistoryKind]]) -> list[int]:
+        return await history_counts(conn, self.org_id, keys)

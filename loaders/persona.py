@@ -13,29 +13,30 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loaders.base import OrgLoader
+from loaders.base import OrgLoader, keys_param, org_param
 from models import Organization, Persona
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
+PERSONAS_BY_ID = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), PERSONAS.c.id.in_(keys_param()))
+PERSONAS_BY_NUMBER = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), PERSONAS.c.number.in_(keys_param()))
+# A viewer only ever sees its own organization.
+ORGANIZATION = select(ORGANIZATIONS).where(ORGANIZATIONS.c.id == org_param())
 
 
 class PersonaByIdLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        rows = await conn.execute(select(PERSONAS).where(PERSONAS.c.org_id == self.org_id, PERSONAS.c.id.in_(keys)))
-        found = {r.id: r for r in rows}
+        found = {r.id: r for r in await conn.execute(PERSONAS_BY_ID, self.params(keys))}
         return [found.get(k) for k in keys]
 
 
 class PersonaByNumberLoader(OrgLoader[int, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[int]) -> list[Row[Any] | None]:
-        stmt = select(PERSONAS).where(PERSONAS.c.org_id == self.org_id, PERSONAS.c.number.in_(keys))
-        found = {r.number: r for r in await conn.execute(stmt)}
+        found = {r.number: r for r in await conn.execute(PERSONAS_BY_NUMBER, self.params(keys))}
         return [found.get(k) for k in keys]
 
 
 class OrganizationLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        # A viewer only ever sees its own organization.
-        found = {r.id: r for r in await conn.execute(select(ORGANIZATIONS).where(ORGANIZATIONS.c.id == self.org_id))}
+        found = {r.id: r for r in await conn.execute(ORGANIZATION, {"org_id": self.org_id})}
         return [found.get(k) for k in keys]

@@ -78,10 +78,32 @@ async def history_page(
     return build_page(rows, request, lambda r: Cursor(getattr(r, spec.time_column), r.id))
 
 
-async def history_count(conn: AsyncConnection, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind) -> int:
-    spec = KINDS[kind]
-    stmt = select(func.count()).select_from(spec.table).where(*spec.owned_by(org_id, persona_id))
-    return int((await conn.execute(stmt)).scalar_one())
+async def history_counts(
+    conn: AsyncConnection, org_id: uuid.UUID, keys: Sequence[tuple[uuid.UUID, HistoryKind]]
+) -> list[int]:
+    """How many rows of each (persona, kind) there are, in key order: one statement for all
+    of them (a card asks for eight totals; a list page for eight per persona)."""
+    wanted: dict[HistoryKind, set[uuid.UUID]] = {}
+    for persona_id, kind in keys:
+        wanted.setdefault(kind, set()).add(persona_id)
+    branches = []
+    for kind, persona_ids in wanted.items():
+        spec = KINDS[kind]
+        for name in spec.persona_columns:
+            column = spec.table.c[name]
+            branches.append(
+                select(
+                    literal_column(f"'{kind.value}'", String).label("kind"), column.label("persona_id"), func.count()
+                )
+                .where(spec.table.c.org_id == org_id, column.in_(sorted(persona_ids)))
+                .group_by(column)
+            )
+    if not branches:
+        return []
+    counts: dict[tuple[uuid.UUID, str], int] = {}
+    for kind_name, persona_id, count in await conn.execute(union_all(*branches)):
+        counts[(persona_id, kind_name)] = counts.get((persona_id, kind_name), 0) + int(count)
+    return [counts.get((persona_id, kind.value), 0) for persona_id, kind in keys]
 
 
 @dataclass(frozen=True)
@@ -148,7 +170,7 @@ __all__ = [
     "KINDS",
     "HistoryKind",
     "TimelineItem",
-    "history_count",
+    "history_counts",
     "history_page",
     "timeline_page",
 ]

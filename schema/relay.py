@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers.pagination import Page
 
@@ -34,6 +35,19 @@ class PageInfo:
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
+
+
+def _names(selections: Iterable[Selection]) -> Iterator[str]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection.name
+        else:  # a fragment: its fields count as the connection's own
+            yield from _names(selection.selections)
+
+
+def asks_total_count(info: strawberry.Info) -> bool:
+    """Whether the connection field being resolved selects totalCount (through fragments too)."""
+    return any("totalCount" in _names(field.selections) for field in info.selected_fields)
 
 
 @strawberry.type(description="One item of a page with the cursor to continue from it.")
