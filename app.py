@@ -172,7 +172,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = database is None
-        app.state.db = database or Database(create_engine(settings))
+        app.state.db = database or Database(create_engine(settings), reads_per_request=settings.db_reads_per_request)
         try:
             yield
         finally:

@@ -79,8 +79,9 @@ class Database:
     and short read-only connections for loaders (one per batch, so sibling
     fields that resolve concurrently never share a connection)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, reads_per_request: int = 1) -> None:
         self.engine = engine
+        self.reads_per_request = reads_per_request
         self.sessions = session_factory(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
 
@@ -120,34 +121,43 @@ class RequestDatabase(Database):
         self.engine = parent.engine
         self.sessions = parent.sessions
         self.is_sqlite = parent.is_sqlite
-        self._lock = asyncio.Lock()
-        self._connection: AsyncConnection | None = None
+        self.reads_per_request = parent.reads_per_request
+        self._free = asyncio.Semaphore(self.reads_per_request)
+        self._idle: list[AsyncConnection] = []
+        self._open: list[AsyncConnection] = []
+
+    async def _connect(self) -> AsyncConnection:
+        raw = await self.engine.connect()
+        options: dict[str, Any] = {READ_ONLY: True}
+        if not self.is_sqlite:
+            options["isolation_level"] = "AUTOCOMMIT"
+        try:
+            connection = await raw.execution_options(**options)
+        except BaseException:
+            await raw.close()
+            raise
+        self._open.append(connection)
+        return connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._lock:
-            if self._connection is None:
-                raw = await self.engine.connect()
-                options: dict[str, Any] = {READ_ONLY: True}
-                if not self.is_sqlite:
-                    options["isolation_level"] = "AUTOCOMMIT"
-                try:
-                    self._connection = await raw.execution_options(**options)
-                except BaseException:
-                    await raw.close()
-                    raise
+        async with self._free:
+            connection = self._idle.pop() if self._idle else await self._connect()
             try:
-                yield self._connection
+                yield connection
             except (asyncio.CancelledError, DBAPIError, OSError):
                 # A statement that failed in the driver or was cut off by the time limit may
                 # leave the connection mid-protocol: it goes back invalid, never to another read.
-                await self.close(invalidate=True)
+                self._open.remove(connection)
+                await connection.invalidate()
+                await connection.close()
                 raise
+            except BaseException:
+                self._idle.append(connection)  # a domain error of the caller's: the connection is fine
+                raise
+            self._idle.append(connection)
 
-    async def close(self, *, invalidate: bool = False) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        if invalidate:
-            await connection.invalidate()
-        await connection.close()
+    async def close(self) -> None:
+        connections, self._open, self._idle = self._open, [], []
+        for connection in connections:
+            await connection.close()

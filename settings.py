@@ -62,6 +62,8 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     staff_app_base_url: str = "https://staff.personagraph.app"
     db_pool_size: int = 10
+    # Connections one request's reads may use at once (database.RequestDatabase).
+    db_reads_per_request: int = 1
     persona_number_block: int = 50
     graphiql: bool = True
     allow_sqlite_in_production: bool = False
@@ -101,6 +103,7 @@ def load_settings() -> Settings:
         public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         staff_app_base_url=os.environ.get("STAFF_APP_BASE_URL", "https://staff.personagraph.app").rstrip("/"),
         db_pool_size=_int("DB_POOL_SIZE", 10),
+        db_reads_per_request=max(1, _int("DB_READS_PER_REQUEST", 1)),
         persona_number_block=_int("PERSONA_NUMBER_BLOCK", 50),
         graphiql=_flag("GRAPHIQL", not production),
         allow_sqlite_in_production=_flag("ALLOW_SQLITE_IN_PRODUCTION", False),
