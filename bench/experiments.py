@@ -1,21 +1,17 @@
-"""App variants for measuring a proposed change before anyone makes it.
+"""App variants, for measuring a change against the app as it is, in the same run.
 
-    .venv/bin/python -m bench --app-factory bench.experiments:lean_reads --app-env DB_POOL_SIZE=40
+    .venv/bin/python -m bench --only card --app-factory bench.experiments:read_per_batch
 
-`lean_reads`: the app exactly as `app:create_app` builds it, except that the
-read-only connections (`Database.read()`, used by every loader batch and every
-history page and count) run in autocommit on PostgreSQL, so no BEGIN and no
-ROLLBACK, and the pool does not ping a connection before handing it out.
-That is the change proposed to database.py in bench/README.md; this module
-only patches it in the benchmark's server process.
+`read_per_batch`: the app exactly as `app:create_app` builds it, except that a
+request's reads do not share a connection (database.RequestDatabase): every
+loader batch, history page and count checks a connection out of the pool
+(with its liveness ping) and runs in its own transaction (BEGIN ... ROLLBACK),
+as the app did before 2026-11-25. It shows what sharing one autocommit
+connection per request is worth.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from starlette.applications import Starlette
 
 import database
@@ -23,22 +19,19 @@ from app import create_app
 from settings import get_settings
 
 
-@asynccontextmanager
-async def _autocommit_read(self: database.Database) -> AsyncIterator[AsyncConnection]:
-    async with self.engine.connect() as raw:
-        yield await raw.execution_options(isolation_level="AUTOCOMMIT", **{database.READ_ONLY: True})
+class _ReadPerBatch(database.RequestDatabase):
+    read = database.Database.read  # a pooled connection and a transaction per read
+
+    async def close(self) -> None:
+        return None
 
 
-def lean_reads() -> Starlette:
+def _read_per_batch(self: database.Database) -> database.RequestDatabase:
+    return _ReadPerBatch(self)
+
+
+def read_per_batch() -> Starlette:
     settings = get_settings()
-    engine = create_async_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=False,
-        pool_recycle=1800,
-    )
-    db = database.Database(engine)
-    if not db.is_sqlite:
-        database.Database.read = _autocommit_read  # type: ignore[method-assign]
+    db = database.Database(database.create_engine(settings))
+    database.Database.for_request = _read_per_batch  # type: ignore[method-assign]
     return create_app(settings, database=db)

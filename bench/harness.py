@@ -383,7 +383,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-db", type=Path, help="keep the PostgreSQL cluster (and its data) in this directory")
     parser.add_argument("--quick", action="store_true", help="fewer requests and shorter load (a smoke run)")
     parser.add_argument("--requests", type=int, help="requests at one client per operation (default 200; quick 40)")
-    parser.add_argument("--app-factory", default="app:create_app", help="e.g. bench.experiments:lean_reads")
+    parser.add_argument("--app-factory", default="app:create_app", help="e.g. bench.experiments:read_per_batch")
     parser.add_argument("--app-env", nargs="*", default=[], metavar="KEY=VALUE", help="app settings for an experiment")
     parser.add_argument("--seconds", type=float, help="seconds of load at 8 clients per operation (default 5; quick 1)")
     parser.add_argument("--write-batches", type=int, default=4, help="batches of 500 per write operation")

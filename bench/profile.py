@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--keep-db", type=Path)
     parser.add_argument("--op", default="card", help="an operation name of the harness (e.g. card, 'tab: history')")
-    parser.add_argument("--app-factory", default="app:create_app", help="e.g. bench.experiments:lean_reads")
+    parser.add_argument("--app-factory", default="app:create_app", help="e.g. bench.experiments:read_per_batch")
     parser.add_argument("--app-env", nargs="*", default=[], metavar="KEY=VALUE", help="app settings for an experiment")
     parser.add_argument("--seconds", type=int, default=20)
     args = parser.parse_args()
