@@ -10,39 +10,27 @@ from typing import Any
 from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import models
 from loaders.base import OrgLoader
-from models import (
-    Audience,
-    Discount,
-    Merge,
-    Message,
-    Order,
-    Persona,
-    PersonaAction,
-    PixelEvent,
-    PointsEntry,
-    PrivacyRequest,
-    Redemption,
-    Store,
-    SurveySubmission,
-)
 
+# The objects Query.node fetches, by type name; schema/nodes.py turns a row into
+# the GraphQL type of the same name, so this is the one list of node types.
 NODE_TABLES: dict[str, Table] = {
     model.__name__: model.__table__  # type: ignore[union-attr]
     for model in (
-        Audience,
-        Discount,
-        Merge,
-        Message,
-        Order,
-        Persona,
-        PersonaAction,
-        PixelEvent,
-        PointsEntry,
-        PrivacyRequest,
-        Redemption,
-        Store,
-        SurveySubmission,
+        models.Audience,
+        models.Discount,
+        models.Merge,
+        models.Message,
+        models.Order,
+        models.Persona,
+        models.PersonaAction,
+        models.PixelEvent,
+        models.PointsEntry,
+        models.PrivacyRequest,
+        models.Redemption,
+        models.Store,
+        models.SurveySubmission,
     )
 }
 

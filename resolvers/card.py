@@ -85,9 +85,14 @@ class PointsFigures:
     referral_sales: int
 
 
+def kind_total(rollup: Any, kind: PointsEntryKind) -> int:
+    """The sum of the persona's ledger entries of one kind, kept in the rollup row."""
+    return int(getattr(rollup, f"points_{kind.value.lower()}", 0)) if rollup else 0
+
+
 def points_overview(rollup: Any) -> PointsFigures:
     def total(kind: PointsEntryKind) -> int:
-        return int(getattr(rollup, f"points_{kind.value.lower()}", 0)) if rollup else 0
+        return kind_total(rollup, kind)
 
     return PointsFigures(
         spent_all_time=cents_to_decimal(rollup.spend_subtotal_cents if rollup else 0),
@@ -152,7 +157,7 @@ def reconciliation(rollup: Any, points_per_dollar_milli: int) -> Reconciliation:
             )
         )
     for kind, text in _EXPLAIN.items():
-        points = int(getattr(rollup, f"points_{kind.value.lower()}", 0)) if rollup else 0
+        points = kind_total(rollup, kind)
         if points:
             lines.append(Line(kind, points, text.format(n=f"{points:+d}")))
     return Reconciliation(expected_from_spend=expected, earned_from_orders=earned, reasons=lines)

@@ -195,36 +195,35 @@ async def _rows_of(
     return {getattr(row, key): row for row in rows.scalars()}
 
 
+async def _move_keyed(
+    session: AsyncSession, model: type[Keyed], org_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID
+) -> tuple[list[Record], list[Record]]:
+    """Move the rows whose key the survivor lacks; drop the others (the survivor's row wins).
+    Both come back recorded, in key order: (moved, already held)."""
+    held = await _rows_of(session, model, org_id, to_id)
+    moved: list[Record] = []
+    already: list[Record] = []
+    for key, row in sorted((await _rows_of(session, model, org_id, from_id)).items()):
+        item = _snapshot(row)
+        await session.delete(row)
+        if key in held:
+            already.append(item)
+        else:
+            moved.append(item)
+            _put(session, None, model, org_id, to_id, item)
+    return moved, already
+
+
 async def move_attributes(session: AsyncSession, org_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID) -> Record:
     """Keys the survivor lacks move; on a conflict the survivor's value wins
     and the merged persona's is kept here (``kept``)."""
-    held = await _rows_of(session, CustomAttribute, org_id, to_id)
-    moved: list[Record] = []
-    kept: list[Record] = []
-    for key, attribute in sorted((await _rows_of(session, CustomAttribute, org_id, from_id)).items()):
-        item = _snapshot(attribute)
-        await session.delete(attribute)
-        if key in held:
-            kept.append(item)
-        else:
-            moved.append(item)
-            _put(session, None, CustomAttribute, org_id, to_id, item)
+    moved, kept = await _move_keyed(session, CustomAttribute, org_id, from_id, to_id)
     return {"moved": moved, "kept": kept}
 
 
 async def move_tags(session: AsyncSession, org_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID) -> Record:
     """The union: ``added`` are the tags the survivor gained, ``shared`` those it had."""
-    held = await _rows_of(session, PersonaTag, org_id, to_id)
-    added: list[Record] = []
-    shared: list[Record] = []
-    for tag, row in sorted((await _rows_of(session, PersonaTag, org_id, from_id)).items()):
-        item = _snapshot(row)
-        await session.delete(row)
-        if tag in held:
-            shared.append(item)
-        else:
-            added.append(item)
-            _put(session, None, PersonaTag, org_id, to_id, item)
+    added, shared = await _move_keyed(session, PersonaTag, org_id, from_id, to_id)
     return {"added": added, "shared": shared}
 
 

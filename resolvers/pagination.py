@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, literal, or_
 
@@ -23,6 +23,52 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 T = TypeVar("T")
+C = TypeVar("C")
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str, parse: Callable[[list[str]], C]) -> C:
+    """`parse` the parts of an encoded cursor; one it cannot read (a ValueError) is BAD_USER_INPUT."""
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        return parse(base64.urlsafe_b64decode(padded.encode()).decode().split("|"))
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadUserInput(f"Malformed cursor {value[:40]!r}: pass back a cursor this API returned.") from None
+
+
+def aware_time(text: str) -> dt.datetime:
+    time = dt.datetime.fromisoformat(text)
+    if time.tzinfo is None:
+        raise ValueError("naive time")
+    return time
+
+
+class KeysetCursor(Protocol):
+    """Where a page ends: its last row's time and id (a search cursor adds the relevance)."""
+
+    @property
+    def time(self) -> dt.datetime: ...
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    def encode(self) -> str: ...
+
+
+class KeysetRequest(Protocol):
+    """Page arguments: PageRequest, or a search's, whose cursor carries the relevance too."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def forward(self) -> bool: ...
+
+    @property
+    def cursor(self) -> KeysetCursor | None: ...
 
 
 @dataclass(frozen=True)
@@ -31,20 +77,15 @@ class Cursor:
     id: uuid.UUID
 
     def encode(self) -> str:
-        raw = f"{self.time.isoformat()}|{self.id.hex}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_cursor(self.time.isoformat(), self.id.hex)
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
-        try:
-            padded = value + "=" * (-len(value) % 4)
-            time_part, id_part = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-            time = dt.datetime.fromisoformat(time_part)
-            if time.tzinfo is None:
-                raise ValueError("naive time")
-            return cls(time=time, id=uuid.UUID(hex=id_part))
-        except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise BadUserInput(f"Malformed cursor {value[:40]!r}: pass back a cursor this API returned.") from None
+        def parse(parts: list[str]) -> Cursor:
+            time_part, id_part = parts
+            return cls(time=aware_time(time_part), id=uuid.UUID(hex=id_part))
+
+        return decode_cursor(value, parse)
 
 
 @dataclass(frozen=True)
@@ -93,22 +134,19 @@ class Page(Generic[T]):
         return self.cursors[-1] if self.cursors else None
 
 
-def keyset_condition(time_col: Any, id_col: Any, request: PageRequest) -> ColumnElement[bool] | None:
+def after_cursor(time_col: Any, id_col: Any, cursor: KeysetCursor, forward: bool) -> ColumnElement[bool]:
     """Rows strictly after the cursor in newest-first order (or before it, going back)."""
-    if request.cursor is None:
-        return None
-    t = literal(request.cursor.time, UTCDateTime())
-    i = literal(request.cursor.id)
-    if request.forward:
+    t = literal(cursor.time, UTCDateTime())
+    i = literal(cursor.id)
+    if forward:
         return or_(time_col < t, and_(time_col == t, id_col < i))
     return or_(time_col > t, and_(time_col == t, id_col > i))
 
 
 def keyset_select(stmt: Select[Any], time_col: Any, id_col: Any, request: PageRequest) -> Select[Any]:
     """The statement for one page: the cursor condition, the order and one row more than asked."""
-    condition = keyset_condition(time_col, id_col, request)
-    if condition is not None:
-        stmt = stmt.where(condition)
+    if request.cursor is not None:
+        stmt = stmt.where(after_cursor(time_col, id_col, request.cursor, request.forward))
     if request.forward:
         stmt = stmt.order_by(time_col.desc(), id_col.desc())
     else:
@@ -116,7 +154,7 @@ def keyset_select(stmt: Select[Any], time_col: Any, id_col: Any, request: PageRe
     return stmt.limit(request.size + 1)
 
 
-def build_page(rows: Sequence[T], request: PageRequest, key: Callable[[T], Cursor]) -> Page[T]:
+def build_page(rows: Sequence[T], request: KeysetRequest, key: Callable[[T], KeysetCursor]) -> Page[T]:
     """Turn the rows of keyset_select into a newest-first page."""
     has_more = len(rows) > request.size
     items = list(rows[: request.size])

@@ -90,6 +90,42 @@ def _note(note: str | None, *, required: bool) -> str | None:
     return value or None
 
 
+async def _entry_once(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    persona_id: uuid.UUID,
+    kind: PointsEntryKind,
+    delta: int,
+    note: str | None,
+    actor: str,
+    field: list[str],
+    key: str | None,
+    operation: str,
+    arguments: dict[str, object],
+) -> PointsMove:
+    """One ledger entry for a persona whose points may move; a replayed key returns the first move."""
+
+    async def work() -> idempotency.Result:
+        await _points_holder(session, org_id, persona_id)
+        entry = await post_entry(
+            session,
+            org_id=org_id,
+            persona_id=persona_id,
+            kind=kind,
+            delta=delta,
+            note=note,
+            actor=actor,
+            field=field,
+        )
+        return PointsMove(persona_id, entry_id=entry.id).encode()
+
+    stored = await idempotency.run_once(
+        session, org_id=org_id, key=key, operation=operation, arguments=arguments, work=work
+    )
+    return PointsMove.decode(stored)
+
+
 async def adjust_points(
     session: AsyncSession,
     *,
@@ -110,26 +146,19 @@ async def adjust_points(
         errors.append(e)
     if errors:
         raise UserErrors(errors)
-
-    async def work() -> idempotency.Result:
-        await _points_holder(session, org_id, persona_id)
-        entry = await post_entry(
-            session,
-            org_id=org_id,
-            persona_id=persona_id,
-            kind=PointsEntryKind.STAFF_ADJUSTMENT,
-            delta=delta,
-            note=clean_note,
-            actor=actor,
-            field=["input", "delta"],
-        )
-        return PointsMove(persona_id, entry_id=entry.id).encode()
-
-    arguments = {"personaId": persona_id.hex, "delta": delta, "note": note}
-    stored = await idempotency.run_once(
-        session, org_id=org_id, key=idempotency_key, operation="adjustPoints", arguments=arguments, work=work
+    return await _entry_once(
+        session,
+        org_id=org_id,
+        persona_id=persona_id,
+        kind=PointsEntryKind.STAFF_ADJUSTMENT,
+        delta=delta,
+        note=clean_note,
+        actor=actor,
+        field=["input", "delta"],
+        key=idempotency_key,
+        operation="adjustPoints",
+        arguments={"personaId": persona_id.hex, "delta": delta, "note": note},
     )
-    return PointsMove.decode(stored)
 
 
 async def award_points(
@@ -156,26 +185,19 @@ async def award_points(
         errors.append(e)
     if errors:
         raise UserErrors(errors)
-
-    async def work() -> idempotency.Result:
-        await _points_holder(session, org_id, persona_id)
-        entry = await post_entry(
-            session,
-            org_id=org_id,
-            persona_id=persona_id,
-            kind=kind,
-            delta=points,
-            note=clean_note,
-            actor=actor,
-            field=["input", "points"],
-        )
-        return PointsMove(persona_id, entry_id=entry.id).encode()
-
-    arguments = {"personaId": persona_id.hex, "kind": kind.value, "points": points, "note": note}
-    stored = await idempotency.run_once(
-        session, org_id=org_id, key=idempotency_key, operation="awardPoints", arguments=arguments, work=work
+    return await _entry_once(
+        session,
+        org_id=org_id,
+        persona_id=persona_id,
+        kind=kind,
+        delta=points,
+        note=clean_note,
+        actor=actor,
+        field=["input", "points"],
+        key=idempotency_key,
+        operation="awardPoints",
+        arguments={"personaId": persona_id.hex, "kind": kind.value, "points": points, "note": note},
     )
-    return PointsMove.decode(stored)
 
 
 async def redeem_discount(

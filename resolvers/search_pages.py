@@ -4,8 +4,6 @@ page walk neither skips nor repeats rows when new personas arrive."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -13,16 +11,11 @@ from typing import Any
 
 from sqlalchemy import Row, Select, and_, func, literal, or_, select
 
-from models.base import UTCDateTime
 from resolvers.errors import BadUserInput
-from resolvers.pagination import Page, PageRequest
+from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
 from resolvers.search_sql import PERSONAS, CompiledSearch, Executor
 
 P = PERSONAS.c
-
-
-def _at(moment: dt.datetime) -> Any:
-    return literal(moment, UTCDateTime())
 
 
 @dataclass(frozen=True)
@@ -34,20 +27,17 @@ class SearchCursor:
     id: uuid.UUID
 
     def encode(self) -> str:
-        raw = f"{self.rank}|{self.time.isoformat()}|{self.id.hex}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_cursor(str(self.rank), self.time.isoformat(), self.id.hex)
 
     @classmethod
     def decode(cls, value: str) -> SearchCursor:
-        try:
-            padded = value + "=" * (-len(value) % 4)
-            rank, time_part, id_part = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-            time = dt.datetime.fromisoformat(time_part)
-            if time.tzinfo is None or not rank.isdigit():
-                raise ValueError("malformed")
-            return cls(rank=int(rank), time=time, id=uuid.UUID(hex=id_part))
-        except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise BadUserInput(f"Malformed cursor {value[:40]!r}: pass back a cursor this API returned.") from None
+        def parse(parts: list[str]) -> SearchCursor:
+            rank, time_part, id_part = parts
+            if not rank.isdigit():
+                raise ValueError("malformed rank")
+            return cls(rank=int(rank), time=aware_time(time_part), id=uuid.UUID(hex=id_part))
+
+        return decode_cursor(value, parse)
 
 
 @dataclass(frozen=True)
@@ -78,10 +68,7 @@ def _page_statement(search: CompiledSearch, request: SearchPageRequest) -> Selec
     time, id_ = P.created_at, P.id
     cursor = request.cursor
     if cursor is not None:
-        t, i = _at(cursor.time), literal(cursor.id)
-        after = or_(time < t, and_(time == t, id_ < i))
-        if not request.forward:
-            after = or_(time > t, and_(time == t, id_ > i))
+        after = after_cursor(time, id_, cursor, request.forward)
         if search.rank is not None:
             r = literal(cursor.rank)
             after = or_(search.rank > r if request.forward else search.rank < r, and_(search.rank == r, after))
@@ -93,16 +80,8 @@ def _page_statement(search: CompiledSearch, request: SearchPageRequest) -> Selec
 
 
 async def search_page(conn: Executor, search: CompiledSearch, request: SearchPageRequest) -> Page[Row[Any]]:
-    rows = list((await conn.execute(_page_statement(search, request))).all())
-    has_more = len(rows) > request.size
-    items = rows[: request.size]
-    if not request.forward:
-        items.reverse()
-    cursors = [SearchCursor(int(getattr(r, _RANK)), r.created_at, r.id).encode() for r in items]
-    seen_cursor = request.cursor is not None
-    if request.forward:
-        return Page(items, cursors, has_next_page=has_more, has_previous_page=seen_cursor)
-    return Page(items, cursors, has_next_page=seen_cursor, has_previous_page=has_more)
+    rows = (await conn.execute(_page_statement(search, request))).all()
+    return build_page(rows, request, lambda r: SearchCursor(int(getattr(r, _RANK)), r.created_at, r.id))
 
 
 async def search_count(conn: Executor, search: CompiledSearch) -> int:

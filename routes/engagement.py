@@ -15,12 +15,13 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -41,6 +42,8 @@ PIXEL_MAX_BODY = 4096
 PIXEL_EVENTS_PER_MINUTE = 60
 # Longer than any token this server makes; spares the signature check on junk.
 MAX_TOKEN_LENGTH = 512
+
+T = TypeVar("T")
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -83,25 +86,25 @@ def _state(request: Request) -> tuple[Database, Settings]:
     return request.app.state.db, request.app.state.settings
 
 
-async def wallet_page(request: Request) -> Response:
+async def _by_token(request: Request, find: Callable[[AsyncSession, Settings, str], Awaitable[T | None]]) -> T | None:
+    """What the path's token opens; None for an overlong token, as for any invalid one."""
     token = request.path_params["token"]
     if len(token) > MAX_TOKEN_LENGTH:
-        return _invalid_link(request)
+        return None
     db, settings = _state(request)
     async with db.session() as session:
-        view = await wallet_view(session, settings, token)
+        return await find(session, settings, token)
+
+
+async def wallet_page(request: Request) -> Response:
+    view = await _by_token(request, wallet_view)
     if view is None:
         return _invalid_link(request)
     return _page(request, "wallet.html", {"view": view})
 
 
 async def referral_link(request: Request) -> Response:
-    token = request.path_params["token"]
-    if len(token) > MAX_TOKEN_LENGTH:
-        return _invalid_link(request)
-    db, settings = _state(request)
-    async with db.session() as session:
-        target = await referral_signup_path(session, settings, token)
+    target = await _by_token(request, referral_signup_path)
     if target is None:
         return _invalid_link(request)
     return RedirectResponse(

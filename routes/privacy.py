@@ -18,16 +18,12 @@ import asyncio
 import base64
 import hashlib
 import logging
-import secrets
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -41,15 +37,24 @@ from resolvers.consent import contact_hash
 from resolvers.errors import UserError, UserErrors
 from resolvers.identity import ContactKeys
 from resolvers.notifier import EMAIL, TEXT, notifier_for
+from routes.forms import (
+    CSRF_FIELD,
+    EXPIRED,
+    TOO_LARGE,
+    Csrf,
+    app_limiter,
+    client_ip,
+    form_fields,
+    organization_of,
+    security_headers,
+    tunables,
+)
 from schema.ids import to_global_id
-from settings import Settings
 
 logger = logging.getLogger("personagraph.privacy_page")
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
-CSRF_COOKIE = "privacy_csrf"
-CSRF_FIELD = "csrf_token"
+CSRF = Csrf(cookie="privacy_csrf", path="/privacy", salt="privacy-page-csrf")
 MAX_BODY_BYTES = 8192
 CSS = (
     "body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f4;color:#1d2521}"
@@ -60,21 +65,13 @@ CSS = (
     ".error{color:#9b1c1c}.done{font-weight:600}.note{color:#55605a;font-size:.9rem}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 DONE_OPT_OUT = "Done. If we hold this phone or email, it will get no more messages from us."
 DONE_DELETED = "Done. If we held data for this phone or email, it has been deleted."
 REFUSED_CODE = "That code is not right, has expired or was used up. Check it, or start again."
+TOO_MANY = "Too many requests. Please try again later."
 
 
 @dataclass(frozen=True)
@@ -88,90 +85,15 @@ class PrivacyPageConfig:
     csrf_max_age_seconds: int = 2 * 3600
 
 
-@dataclass
-class SlidingWindowLimiter:
-    """At most ``limit`` hits per key in any ``window`` seconds."""
-
-    limit: int
-    window: float
-    max_keys: int = 100_000
-    hits: dict[str, deque[float]] = field(default_factory=dict)
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        if len(self.hits) > self.max_keys:
-            self.hits = {k: q for k, q in self.hits.items() if q and q[-1] > now - self.window}
-        queue = self.hits.setdefault(key, deque())
-        while queue and queue[0] <= now - self.window:
-            queue.popleft()
-        if len(queue) >= self.limit:
-            return False
-        queue.append(now)
-        return True
-
-
-@dataclass
-class PageLimits:
-    per_ip: SlidingWindowLimiter
-    per_contact: SlidingWindowLimiter
-
-
 def _config(request: Request) -> PrivacyPageConfig:
-    config = getattr(request.app.state, "privacy_page", None)
-    return config if isinstance(config, PrivacyPageConfig) else PrivacyPageConfig()
-
-
-def _limits(request: Request) -> PageLimits:
-    limits = getattr(request.app.state, "privacy_limits", None)
-    if not isinstance(limits, PageLimits):
-        config = _config(request)
-        limits = PageLimits(
-            SlidingWindowLimiter(config.ip_limit, config.window_seconds),
-            SlidingWindowLimiter(config.contact_limit, config.window_seconds),
-        )
-        request.app.state.privacy_limits = limits
-    return limits
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-# CSRF -------------------------------------------------------------------------------
-
-
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_settings(request).secret, salt="privacy-page-csrf")
-
-
-def _cookie_digest(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()[:32]
-
-
-def _csrf_token(request: Request, slug: str, cookie: str) -> str:
-    return str(_serializer(request).dumps({"c": _cookie_digest(cookie), "o": slug}))
-
-
-def _csrf_ok(request: Request, slug: str, token: str) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not token:
-        return False
-    try:
-        data = _serializer(request).loads(token, max_age=_config(request).csrf_max_age_seconds)
-    except BadSignature:
-        return False
-    return isinstance(data, dict) and data.get("c") == _cookie_digest(cookie) and data.get("o") == slug
+    return tunables(request, "privacy_page", PrivacyPageConfig)
 
 
 # Rendering --------------------------------------------------------------------------
 
 
 def _render(request: Request, org: Organization, template: str, status: int = 200, **context: Any) -> Response:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    fresh = not cookie
-    if not cookie:
-        cookie = secrets.token_urlsafe(32)
+    token = CSRF.issue(request, org.slug)
     response = templates.TemplateResponse(
         request,
         template,
@@ -179,7 +101,7 @@ def _render(request: Request, org: Organization, template: str, status: int = 20
             "org_name": org.name,
             "slug": org.slug,
             "css": CSS,
-            "csrf_token": _csrf_token(request, org.slug, cookie),
+            "csrf_token": token.value,
             "code_digits": privacy.CODE_DIGITS,
             "code_minutes": int(privacy.CODE_TTL.total_seconds() // 60),
             "error": None,
@@ -187,33 +109,13 @@ def _render(request: Request, org: Organization, template: str, status: int = 20
         },
         status_code=status,
     )
-    if fresh:
-        response.set_cookie(
-            CSRF_COOKIE,
-            cookie,
-            path="/privacy",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+    CSRF.set_cookie(request, response, token)
     return _secured(request, response)
 
 
 def _secured(request: Request, response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
-    if request.url.scheme == "https":
-        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    response.headers.update(security_headers(request, POLICY))
     return response
-
-
-async def _organization(request: Request) -> Organization | None:
-    """The organization, detached: a read needs no write transaction (SQLite takes its lock at BEGIN)."""
-    db: Database = request.app.state.db
-    async with db.read() as conn:
-        row = (
-            await conn.execute(select(ORGANIZATIONS).where(ORGANIZATIONS.c.slug == request.path_params["org_slug"]))
-        ).first()
-    return None if row is None else Organization.model_validate(dict(row._mapping))
 
 
 def _not_found(request: Request) -> Response:
@@ -246,14 +148,14 @@ def _audit(
 
 
 async def privacy_form(request: Request) -> Response:
-    org = await _organization(request)
+    org = await organization_of(request)
     if org is None:
         return _not_found(request)
     return _render(request, org, "privacy.html")
 
 
 async def confirm_form(request: Request) -> Response:
-    org = await _organization(request)
+    org = await organization_of(request)
     if org is None:
         return _not_found(request)
     return _render(request, org, "privacy_confirm.html")
@@ -288,19 +190,18 @@ class Submission:
 
 async def _accept(request: Request, template: str) -> Submission | Response:
     """The checks every POST passes first: organization, size, CSRF, limits, a valid contact."""
-    org = await _organization(request)
+    org = await organization_of(request)
     if org is None:
         return _not_found(request)
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-        return _render(request, org, template, 413, error="That was too much to send.")
-    form = await request.form(max_files=0, max_fields=8, max_part_size=MAX_BODY_BYTES)
-    fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    if not _csrf_ok(request, org.slug, fields.get(CSRF_FIELD, "")):
-        return _render(request, org, template, 403, error="This form has expired. Please fill it in again.")
-    limits = _limits(request)
-    client = request.client.host if request.client else "unknown"
-    if not limits.per_ip.allow(client):
-        return _render(request, org, template, 429, error="Too many requests. Please try again later.")
+    fields = await form_fields(request, max_fields=8, max_bytes=MAX_BODY_BYTES)
+    if fields is None:
+        return _render(request, org, template, 413, error=TOO_LARGE)
+    config = _config(request)
+    if not CSRF.accepts(request, org.slug, fields.get(CSRF_FIELD, ""), config.csrf_max_age_seconds):
+        return _render(request, org, template, 403, error=EXPIRED)
+    per_ip = app_limiter(request, "privacy_ip_limiter", config.ip_limit, config.window_seconds)
+    if not per_ip.allow(client_ip(request) or "unknown"):
+        return _render(request, org, template, 429, error=TOO_MANY)
     try:
         keys = privacy.normalize_contact(
             fields.get("phone", "")[:40], fields.get("email", "")[:320], org.default_region, []
@@ -308,8 +209,9 @@ async def _accept(request: Request, template: str) -> Submission | Response:
     except (UserError, UserErrors) as exc:
         return _render(request, org, template, 400, error=_contact_error(exc))
     contact_key = f"{org.id.hex}:{' '.join(contact_hash(v) for _, v in keys.pairs())}"
-    if not limits.per_contact.allow(contact_key):
-        return _render(request, org, template, 429, error="Too many requests. Please try again later.")
+    per_contact = app_limiter(request, "privacy_contact_limiter", config.contact_limit, config.window_seconds)
+    if not per_contact.allow(contact_key):
+        return _render(request, org, template, 429, error=TOO_MANY)
     return Submission(org, keys, fields)
 
 

@@ -18,16 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -39,14 +34,24 @@ from models.enums import Channel, ConsentSource, OptInStatus
 from resolvers.engagement import referrer_for
 from resolvers.identity import contact_keys
 from resolvers.ingest import LOYALTY, ConsentData, ContactData, IngestOutcome, ingest_one
+from routes.forms import (
+    CSRF_FIELD,
+    EXPIRED,
+    TOO_LARGE,
+    Csrf,
+    app_limiter,
+    client_ip,
+    form_fields,
+    organization_of,
+    security_headers,
+    tunables,
+)
 from settings import Settings
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
 FORM_NAME = "Loyalty sign-up"
-CSRF_COOKIE = "signup_csrf"
-CSRF_FIELD = "csrf_token"
+CSRF = Csrf(cookie="signup_csrf", path="/signup", salt="signup-page-csrf")
 # A drawn signature as a PNG data URL is tens of kilobytes; the bound keeps a form post small.
 MAX_SIGNATURE_CHARS = 400_000
 MAX_BODY_BYTES = MAX_SIGNATURE_CHARS + 16_384
@@ -68,90 +73,24 @@ class SignupPageConfig:
     csrf_max_age_seconds: int = 2 * 3600
 
 
-@dataclass
-class SlidingWindowLimiter:
-    """At most ``limit`` hits per key in any ``window`` seconds."""
-
-    limit: int
-    window: float
-    max_keys: int = 100_000
-    hits: dict[str, deque[float]] = field(default_factory=dict)
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        if len(self.hits) > self.max_keys:
-            self.hits = {k: q for k, q in self.hits.items() if q and q[-1] > now - self.window}
-        queue = self.hits.setdefault(key, deque())
-        while queue and queue[0] <= now - self.window:
-            queue.popleft()
-        if len(queue) >= self.limit:
-            return False
-        queue.append(now)
-        return True
-
-
 def _config(request: Request) -> SignupPageConfig:
-    config = getattr(request.app.state, "signup_page", None)
-    return config if isinstance(config, SignupPageConfig) else SignupPageConfig()
-
-
-def _limiter(request: Request) -> SlidingWindowLimiter:
-    limiter = getattr(request.app.state, "signup_limiter", None)
-    if not isinstance(limiter, SlidingWindowLimiter):
-        config = _config(request)
-        limiter = SlidingWindowLimiter(config.ip_limit, config.window_seconds)
-        request.app.state.signup_limiter = limiter
-    return limiter
-
-
-# CSRF: a signed token in the form, bound to a random cookie ---------------------------------
-
-
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    settings: Settings = request.app.state.settings
-    return URLSafeTimedSerializer(settings.secret, salt="signup-page-csrf")
-
-
-def _cookie_digest(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()[:32]
-
-
-def _csrf_ok(request: Request, slug: str, token: str) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not token:
-        return False
-    try:
-        data = _serializer(request).loads(token, max_age=_config(request).csrf_max_age_seconds)
-    except BadSignature:
-        return False
-    return isinstance(data, dict) and data.get("c") == _cookie_digest(cookie) and data.get("o") == slug
+    return tunables(request, "signup_page", SignupPageConfig)
 
 
 # Rendering ----------------------------------------------------------------------------------
 
 
-def _security_headers(request: Request, nonce: str) -> dict[str, str]:
-    headers = {
-        "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    }
-    if request.url.scheme == "https":
-        headers["Strict-Transport-Security"] = "max-age=31536000"
-    return headers
+def _policy(nonce: str) -> str:
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
 
 
 def _render(request: Request, org: Organization | None, status: int = 200, **context: Any) -> Response:
-    cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(16)
     slug = org.slug if org is not None else ""
+    token = CSRF.issue(request, slug)
     response = templates.TemplateResponse(
         request,
         "signup.html",
@@ -159,7 +98,7 @@ def _render(request: Request, org: Organization | None, status: int = 200, **con
             "org_name": org.name if org is not None else "",
             "slug": slug,
             "nonce": nonce,
-            "csrf_token": str(_serializer(request).dumps({"c": _cookie_digest(cookie), "o": slug})),
+            "csrf_token": token.value,
             "values": {},
             "errors": {},
             "form_error": None,
@@ -169,22 +108,10 @@ def _render(request: Request, org: Organization | None, status: int = 200, **con
             **context,
         },
         status_code=status,
-        headers=_security_headers(request, nonce),
+        headers=security_headers(request, _policy(nonce)),
     )
-    if request.cookies.get(CSRF_COOKIE) != cookie:
-        response.set_cookie(
-            CSRF_COOKIE, cookie, path="/signup", httponly=True, samesite="strict", secure=request.url.scheme == "https"
-        )
+    CSRF.set_cookie(request, response, token)
     return response
-
-
-async def _organization(request: Request) -> Organization | None:
-    db: Database = request.app.state.db
-    async with db.read() as conn:
-        row = (
-            await conn.execute(select(ORGANIZATIONS).where(ORGANIZATIONS.c.slug == request.path_params["org_slug"]))
-        ).first()
-    return None if row is None else Organization.model_validate(dict(row._mapping))
 
 
 # The form -----------------------------------------------------------------------------------
@@ -270,16 +197,12 @@ def _contact(filled: Filled, request: Request) -> ContactData:
         loyalty_member=True,
         consents=consents,
         browser=request.headers.get("user-agent", "")[:500] or None,
-        ip_address=_client_ip(request),
+        ip_address=client_ip(request),
     )
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 async def signup_form(request: Request) -> Response:
-    org = await _organization(request)
+    org = await organization_of(request)
     if org is None:
         return _render(request, None, 404)
     # A friend's referral link (/r/{token}) lands here with ?ref=: carried through the form.
@@ -287,27 +210,21 @@ async def signup_form(request: Request) -> Response:
 
 
 async def signup_submit(request: Request) -> Response:
-    org = await _organization(request)
+    org = await organization_of(request)
     if org is None:
         return _render(request, None, 404)
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-        return _render(request, org, 413, form_error="That was too much to send.")
-    async with request.form(max_files=0, max_fields=16, max_part_size=MAX_BODY_BYTES) as form:
-        fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    if not _limiter(request).allow(_client_ip(request) or "unknown"):
+    fields = await form_fields(request, max_fields=16, max_bytes=MAX_BODY_BYTES)
+    if fields is None:
+        return _render(request, org, 413, form_error=TOO_LARGE)
+    config = _config(request)
+    per_ip = app_limiter(request, "signup_limiter", config.ip_limit, config.window_seconds)
+    if not per_ip.allow(client_ip(request) or "unknown"):
         return _render(request, org, 429, form_error="Too many sign-ups from here. Please try again later.")
     filled = _read_form(fields)
     _check_contact(filled, org.default_region)
     ref = fields.get("ref", "")[:MAX_REF_CHARS]
-    if not _csrf_ok(request, org.slug, fields.get(CSRF_FIELD, "")):
-        return _render(
-            request,
-            org,
-            403,
-            values=filled.values,
-            ref=ref,
-            form_error="This form has expired. Please fill it in again.",
-        )
+    if not CSRF.accepts(request, org.slug, fields.get(CSRF_FIELD, ""), config.csrf_max_age_seconds):
+        return _render(request, org, 403, values=filled.values, ref=ref, form_error=EXPIRED)
     if filled.errors:
         return _render(request, org, 400, values=filled.values, ref=ref, errors=filled.errors)
     db: Database = request.app.state.db
@@ -335,7 +252,7 @@ async def signup_submit(request: Request) -> Response:
                 persona_id=result.persona.id,
                 form_name=FORM_NAME,
                 url=str(request.url.replace(query=""))[:2000],
-                ip_address=_client_ip(request),
+                ip_address=client_ip(request),
                 user_agent=request.headers.get("user-agent", "")[:500] or None,
                 signature=filled.signature,
             )

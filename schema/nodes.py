@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from strawberry.types.base import StrawberryObjectDefinition
 
 from resolvers.errors import NotFound
 from schema.context import Info
@@ -13,40 +14,16 @@ from schema.ids import parse_global_id
 from schema.relay import Node
 
 
-def _builders() -> dict[str, Callable[[Any], Node]]:
-    # Imported here: the node types' modules import the root schema pieces.
-    from schema.audiences import Audience
-    from schema.discounts import Discount
-    from schema.history import (
-        Merge,
-        Message,
-        Order,
-        PersonaAction,
-        PixelEvent,
-        PointsEntry,
-        Redemption,
-        SurveySubmission,
-    )
-    from schema.persona import Persona
-    from schema.persona_general import Store
-    from schema.privacy import PrivacyRequest
+def node_type(schema: strawberry.Schema, type_name: str) -> Callable[[Any], Node]:
+    """How a row the node loader found becomes the GraphQL type of that name.
 
-    types: list[Any] = [
-        Audience,
-        Discount,
-        Merge,
-        Message,
-        Order,
-        Persona,
-        PersonaAction,
-        PixelEvent,
-        PointsEntry,
-        PrivacyRequest,
-        Redemption,
-        Store,
-        SurveySubmission,
-    ]
-    return {t.__name__: t.from_row for t in types}
+    The loader's NODE_TABLES (loaders/nodes.py) says which types are nodes; each
+    of them is a Node type of the same name with a ``from_row``.
+    """
+    definition = schema.get_type_by_name(type_name)
+    assert isinstance(definition, StrawberryObjectDefinition), f"{type_name} is no object type"
+    from_row: Callable[[Any], Node] = definition.origin.from_row
+    return from_row
 
 
 @strawberry.type
@@ -61,4 +38,4 @@ class NodeQuery:
         row = await info.context.loaders.node.load((type_name, uuid_))
         if row is None:
             raise NotFound("No object with that id.")
-        return _builders()[type_name](row)
+        return node_type(info.schema, type_name)(row)

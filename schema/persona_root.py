@@ -10,10 +10,7 @@ from schema.context import Info
 from schema.ids import parse_global_id
 from schema.organization import LoyaltySettings, Viewer
 from schema.persona import Persona
-from schema.relay import Connection
-from schema.search import compile_for_viewer, persona_connection
-
-PersonaConnection = Connection[Persona]
+from schema.search import PersonaConnection, compile_for_viewer, persona_connection
 
 
 async def _persona_or_not_found(info: Info, row: object | None) -> Persona | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -32,21 +33,8 @@ class PointsOverview:
 
     @classmethod
     def of(cls, rollup: Any, last_redemption: Any) -> PointsOverview:
-        f = points_overview(rollup)
         return cls(
-            spent_all_time=f.spent_all_time,
-            spent_as_member=f.spent_as_member,
-            points=f.points,
-            points_redeemed=f.points_redeemed,
-            adjusted_by_staff=f.adjusted_by_staff,
-            boosted_by_audience=f.boosted_by_audience,
-            gifted_by_campaign=f.gifted_by_campaign,
-            gifted_by_flow=f.gifted_by_flow,
-            expired=f.expired,
-            legacy_imported=f.legacy_imported,
-            visit_points=f.visit_points,
-            collectibles=f.collectibles,
-            referral_sales=f.referral_sales,
+            **dataclasses.asdict(points_overview(rollup)),
             last_redemption_at=last_redemption.redeemed_at if last_redemption else None,
             last_redemption_discount=last_redemption.discount_name if last_redemption else None,
         )

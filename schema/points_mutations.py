@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,6 +103,20 @@ async def _rows(session: AsyncSession, org_id: uuid.UUID, move: PointsMove) -> t
 Moved = tuple[PointsMove, Any, Any]
 
 
+EntryPayload = TypeVar("EntryPayload", AdjustPointsPayload, AwardPointsPayload)
+
+
+async def _entry_payload(info: Info, outcome: MutationOutcome[Moved], payload: type[EntryPayload]) -> EntryPayload:
+    if outcome.value is None:
+        return payload(persona=None, entry=None, user_errors=outcome.user_errors)
+    move, entry, _ = outcome.value
+    return payload(
+        persona=await persona_after(info, move.persona_id),
+        entry=PointsEntry.from_row(entry) if entry is not None else None,
+        user_errors=[],
+    )
+
+
 async def _redemption_payload(info: Info, outcome: MutationOutcome[Moved]) -> RedeemDiscountPayload:
     if outcome.value is None:
         return RedeemDiscountPayload(persona=None, redemption=None, user_errors=outcome.user_errors)
@@ -133,14 +147,7 @@ class PointsMutation:
             return await _rows(session, viewer.org_id, move)
 
         outcome = await run_mutation(info, "adjustPoints", work, targets=[input.persona_id])
-        if outcome.value is None:
-            return AdjustPointsPayload(persona=None, entry=None, user_errors=outcome.user_errors)
-        move, entry, _ = outcome.value
-        return AdjustPointsPayload(
-            persona=await persona_after(info, move.persona_id),
-            entry=PointsEntry.from_row(entry) if entry is not None else None,
-            user_errors=[],
-        )
+        return await _entry_payload(info, outcome, AdjustPointsPayload)
 
     @strawberry.mutation(description="Give points of a gift kind (campaign, flow, collectible, audience, legacy).")
     async def award_points(self, info: Info, input: AwardPointsInput) -> AwardPointsPayload:
@@ -160,14 +167,7 @@ class PointsMutation:
             return await _rows(session, viewer.org_id, move)
 
         outcome = await run_mutation(info, "awardPoints", work, targets=[input.persona_id])
-        if outcome.value is None:
-            return AwardPointsPayload(persona=None, entry=None, user_errors=outcome.user_errors)
-        move, entry, _ = outcome.value
-        return AwardPointsPayload(
-            persona=await persona_after(info, move.persona_id),
-            entry=PointsEntry.from_row(entry) if entry is not None else None,
-            user_errors=[],
-        )
+        return await _entry_payload(info, outcome, AwardPointsPayload)
 
     @strawberry.mutation(
         description="Spend points on a discount active now: atomic, so the balance never goes below zero."

@@ -7,19 +7,29 @@ conftest.py with ``from browser import browser, page  # noqa: F401``.
 While sync Playwright is alive, its event loop stays marked as running in this
 thread, so pytest-asyncio tests and async fixtures fail ("cannot be called from a
 running event loop"). Hence module scope: keep browser tests in their own modules,
-as sync tests with sync fixtures (e.g. a uvicorn server started in a thread).
-``CHROMIUM_PATH`` overrides the executable. A missing browser is an error, not a skip.
+as sync tests with sync fixtures (e.g. tests/live_server.py's uvicorn in a thread),
+and set data up with ``on_database``, which runs async work in a thread with an
+event loop of its own. ``CHROMIUM_PATH`` overrides the executable. A missing
+browser is an error, not a skip.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from database import Database, create_engine
+from settings import Settings
+
+T = TypeVar("T")
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,3 +69,17 @@ def page(browser: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+def on_database(settings: Settings, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
+    """Run `work` on the test database in a thread with its own event loop (Playwright's owns this one)."""
+
+    async def main() -> T:
+        db = Database(create_engine(settings))
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()

@@ -16,10 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
-from sqlmodel import SQLModel
+from sqlalchemy import event
 
-import models  # noqa: F401  (the tables, for the list to empty between tests)
 from app import create_app
 from cli import migrate
 from database import Database, create_engine
@@ -28,6 +26,7 @@ from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.organizations import create_organization
 from settings import Settings
+from tests.factories import empty_tables
 from tests.pgcluster import running_postgres
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -86,18 +85,10 @@ def statements(session_db: Database) -> StatementCounter:
     return counter
 
 
-_TABLES = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
-
-
 @pytest.fixture
 async def db(session_db: Database, statements: StatementCounter) -> Database:
     """The database with every table empty."""
-    async with session_db.engine.begin() as conn:
-        if session_db.is_sqlite:
-            for table in _TABLES:
-                await conn.execute(text(f'DELETE FROM "{table}"'))
-        else:
-            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in _TABLES) + " CASCADE"))
+    await empty_tables(session_db)
     statements.active = False
     statements.count = 0
     return session_db

@@ -7,10 +7,26 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
 from database import Database
 from models import Organization, Persona
 from resolvers.ingest import ContactData, IngestOutcome, ingest_one
 from schema.ids import to_global_id
+
+# Children first, so DELETE never trips a foreign key.
+TABLES = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+
+
+async def empty_tables(db: Database) -> None:
+    """Every table emptied."""
+    async with db.engine.begin() as conn:
+        if db.is_sqlite:
+            for table in TABLES:
+                await conn.execute(text(f'DELETE FROM "{table}"'))
+        else:
+            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in TABLES) + " CASCADE"))
 
 
 @dataclass

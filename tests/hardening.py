@@ -3,25 +3,19 @@
 - `World`: a fresh organization with a key per role and an httpx client on the
   ASGI app, made without emptying the database (cheap: these tests only read
   what they create, under an organization of their own).
-- `live_server`: the app in a real uvicorn in a thread on a free loopback port;
-  it builds its own engine in its own event loop, so tests set data up through
-  the `db`/`session_db` fixtures and talk to it over HTTP.
+- `new_org`, `key_for`: an organization of the test's own and a key for it.
+
+The live server (a real uvicorn) is tests/live_server.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import socket
-import threading
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
 from app import create_app
@@ -31,6 +25,10 @@ from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.organizations import create_organization
 from settings import Settings
+from tests.live_server import live_server
+
+# live_server is listed for test_soak.py, which still imports it from here; new code imports tests.live_server.
+__all__ = ["World", "key_for", "live_server", "new_org", "world"]
 
 
 async def new_org(db: Database) -> Organization:
@@ -71,41 +69,3 @@ async def world(db: Database, settings: Settings, roles: tuple[Role, ...] = (Rol
     finally:
         for http in made.clients:
             await http.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Live:
-    url: str
-    app: Starlette
-
-    @property
-    def graphql(self) -> str:
-        return f"{self.url}/graphql"
-
-
-@contextlib.contextmanager
-def live_server(settings: Settings, **overrides: Any) -> Iterator[Live]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(dataclasses.replace(settings, public_base_url=url, **overrides))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield Live(url, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)

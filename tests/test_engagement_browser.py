@@ -3,36 +3,32 @@ a second origin, the wallet page with valid, expired and forged tokens, and
 the referral link into the sign-up form.
 
 Sync Playwright only (see tests/browser.py): the app runs in uvicorn on a
-thread, the "organization's website" is a tiny http.server on another port,
-and the data is made in a thread of its own with asyncio.run.
+thread (tests/live_server.py), the "organization's website" is a tiny
+http.server on another port, and the data is made in a thread of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import http.server
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from itsdangerous import TimestampSigner
 from playwright.sync_api import Browser, Page, ViewportSize, expect
-from sqlalchemy import text, update
-from sqlmodel import SQLModel, col
+from sqlalchemy import update
+from sqlmodel import col
 
-from app import create_app
-from database import Database, create_engine
+from database import Database
 from models import Discount, Persona
 from models.base import utcnow
 from models.enums import PointsEntryKind
@@ -45,12 +41,17 @@ from resolvers.points import post_entry
 from schema.ids import to_global_id
 from settings import Settings
 from tests import browser as chromium
+from tests import live_server
+from tests.browser import on_database
+from tests.factories import empty_tables
+from tests.live_server import Live
 
 pytestmark = pytest.mark.browser
 
-# The module-scoped Chromium and a fresh page per test.
+# The module-scoped Chromium, a fresh page per test, and the app served for the module.
 browser = chromium.browser
 page = chromium.page
+live = live_server.live
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PIXEL_EVENTS = """
@@ -59,63 +60,6 @@ query ($id: ID!) {
 }
 """
 MOBILE: ViewportSize = {"width": 390, "height": 844}
-T = TypeVar("T")
-
-
-def in_own_thread(work: Callable[[], Awaitable[T]]) -> T:
-    """Run async set-up beside sync Playwright, whose loop owns this thread."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(work())  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised in the test's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    value: T = result["value"]
-    return value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Live:
-    url: str
-    settings: Settings
-
-
-@pytest.fixture(scope="module")
-def live(settings: Settings) -> Iterator[Live]:
-    """The app in uvicorn on a free port, against the test database."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live_settings = dataclasses.replace(settings, public_base_url=url)
-    config = uvicorn.Config(
-        create_app(live_settings), host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield Live(url, live_settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 @dataclass(frozen=True)
@@ -126,55 +70,43 @@ class World:
     owner_key: str
 
 
-async def _make_world(settings: Settings) -> World:
-    db = Database(create_engine(settings))
-    try:
-        async with db.engine.begin() as conn:
-            tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
-            if db.is_sqlite:
-                for table in tables:
-                    await conn.execute(text(f'DELETE FROM "{table}"'))
-            else:
-                await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-        # Committed first: on PostgreSQL persona numbers are claimed in a transaction of their own.
-        async with db.session() as session, session.begin():
-            org = await create_organization(session, slug="acme", name="Acme Cannabis Co.")
-            org.show_pin_in_wallets = True
-            org.referral_points_enabled, org.referral_points = True, 50
-        async with db.session() as session, session.begin():
-            session.add(org)
-            made = await ingest_one(
-                session,
-                org,
-                "pos",
-                ContactData(first_name="Dana", phone="+14155550123", loyalty_member=True),
-                actor="test",
-                path=[],
-            )
-            assert made.persona is not None
-            persona = made.persona
-            await session.execute(update(Persona).where(col(Persona.id) == persona.id).values(wallet_pin="4821"))
-            await post_entry(
-                session, org_id=org.id, persona_id=persona.id, kind=PointsEntryKind.LEGACY_IMPORT, delta=1250
-            )
-            session.add_all(
-                [
-                    Discount(org_id=org.id, name="$5 off your order", points_cost=500),
-                    Discount(org_id=org.id, name="Free pre-roll", points_cost=2000),
-                    Discount(
-                        org_id=org.id, name="Last summer's deal", points_cost=100, ends_at=utcnow().replace(year=2020)
-                    ),
-                ]
-            )
-            key = await issue_key(session, org_id=org.id, role=Role.OWNER, name="browser test")
-            return World(org.id, persona.id, to_global_id("Persona", persona.id), key.plaintext)
-    finally:
-        await db.dispose()
+async def _make_world(db: Database) -> World:
+    await empty_tables(db)
+    # Committed first: on PostgreSQL persona numbers are claimed in a transaction of their own.
+    async with db.session() as session, session.begin():
+        org = await create_organization(session, slug="acme", name="Acme Cannabis Co.")
+        org.show_pin_in_wallets = True
+        org.referral_points_enabled, org.referral_points = True, 50
+    async with db.session() as session, session.begin():
+        session.add(org)
+        made = await ingest_one(
+            session,
+            org,
+            "pos",
+            ContactData(first_name="Dana", phone="+14155550123", loyalty_member=True),
+            actor="test",
+            path=[],
+        )
+        assert made.persona is not None
+        persona = made.persona
+        await session.execute(update(Persona).where(col(Persona.id) == persona.id).values(wallet_pin="4821"))
+        await post_entry(session, org_id=org.id, persona_id=persona.id, kind=PointsEntryKind.LEGACY_IMPORT, delta=1250)
+        session.add_all(
+            [
+                Discount(org_id=org.id, name="$5 off your order", points_cost=500),
+                Discount(org_id=org.id, name="Free pre-roll", points_cost=2000),
+                Discount(
+                    org_id=org.id, name="Last summer's deal", points_cost=100, ends_at=utcnow().replace(year=2020)
+                ),
+            ]
+        )
+        key = await issue_key(session, org_id=org.id, role=Role.OWNER, name="browser test")
+        return World(org.id, persona.id, to_global_id("Persona", persona.id), key.plaintext)
 
 
 @pytest.fixture
 def world(live: Live) -> World:
-    return in_own_thread(lambda: _make_world(live.settings))
+    return on_database(live.settings, _make_world)
 
 
 def token(live: Live, world: World, purpose: str, settings: Settings | None = None) -> str:

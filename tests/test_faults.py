@@ -25,7 +25,8 @@ from permissions.matrix import Role
 from schema.errors import ErrorVocabulary
 from settings import ROOT, Settings
 from tests.factories import make_persona
-from tests.hardening import free_port, key_for, live_server, new_org, world
+from tests.hardening import key_for, new_org, world
+from tests.live_server import free_port, live_server
 from tests.pgcluster import started_cluster
 
 VIEWER = "{ viewer { name } }"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
+from loaders.nodes import NODE_TABLES
 from models import Organization
 from permissions.matrix import ROLE_PERMISSIONS, Role
+from schema import schema as served
+from schema.nodes import node_type
 from tests.conftest import ClientFactory, GraphQLClient
 from tests.factories import make_persona
 
@@ -90,6 +95,15 @@ async def test_persona_header_by_id_number_and_node(owner_client: GraphQLClient,
     assert by_number["id"] == persona.gid
     node = (await owner_client.data(NODE, {"id": persona.gid}))["node"]
     assert node == {"id": persona.gid, "number": data["number"]}
+
+
+def test_node_fetches_every_type_that_implements_node() -> None:
+    # Given the types of the served graph that implement Node
+    implementing = set(re.findall(r"^type (\w+) implements Node\b", served.as_str(), re.MULTILINE))
+    # Then node(id:) knows each: the viewer's Organization, and a table and a from_row for every other
+    assert implementing == {"Organization", *NODE_TABLES}
+    for name in NODE_TABLES:
+        assert callable(node_type(served, name))
 
 
 @pytest.mark.parametrize("bad_id", ["not-an-id", "%%%", "UGVyc29uYTp4eXo"])

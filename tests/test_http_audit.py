@@ -12,7 +12,8 @@ from pathlib import Path
 
 from database import Database
 from settings import Settings
-from tests.hardening import key_for, live_server, new_org
+from tests.hardening import key_for, new_org
+from tests.live_server import live_server
 
 AUDIT = Path(__file__).resolve().parent / "http_audit"
 

@@ -33,8 +33,8 @@ from permissions.matrix import Role
 from resolvers import rollups
 from resolvers.organizations import create_organization
 from settings import Settings
-from tests.conftest import _TABLES, GraphQLClient
-from tests.factories import MadePersona, make_persona
+from tests.conftest import GraphQLClient
+from tests.factories import TABLES, MadePersona, make_persona
 
 PHONES = ["(415) 867-5309", "(646) 783-0134", "(212) 736-5001"]
 DISCOUNT_COSTS = (50, 100, 250)
@@ -140,7 +140,7 @@ async def reset(db: Database) -> None:
     """Empty every table: each example starts from nothing, as each test does."""
     # DELETE rather than TRUNCATE: on a few rows it is much faster on PostgreSQL.
     async with db.engine.begin() as conn:
-        for table in _TABLES:
+        for table in TABLES:
             await conn.execute(text(f'DELETE FROM "{table}"'))
 
 

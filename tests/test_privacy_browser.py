@@ -1,39 +1,35 @@
 """The public privacy page in headless Chromium, end to end.
 
-The app is served by uvicorn in a thread on a free port, against the test
-database, with a LogNotifier whose `sent` list is where the codes are read.
+The app is served by uvicorn in a thread on a free port (tests/live_server.py),
+against the test database, with a LogNotifier whose `sent` list is where the
+codes are read.
 Sync Playwright keeps this thread's event loop marked as running, so every
 database step runs in a worker thread with an event loop of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import threading
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, Response, expect
-from sqlalchemy import select, text
-from sqlmodel import SQLModel, col
+from sqlalchemy import select
+from sqlmodel import col
 
-import models  # noqa: F401  (every table, for emptying them)
-from app import create_app
-from database import Database, create_engine
+from database import Database
 from models import Consent, Organization, Persona
 from resolvers.ingest import ConsentData, ContactData, ingest_one
 from resolvers.notifier import LogNotifier
 from resolvers.organizations import create_organization
 from settings import Settings
 from tests import browser as chromium
+from tests.browser import on_database
+from tests.factories import empty_tables
+from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
 
@@ -41,25 +37,9 @@ pytestmark = pytest.mark.browser
 browser = chromium.browser
 page = chromium.page
 
-T = TypeVar("T")
 PHONE, EMAIL = "+15415550123", "zebulon.q@example.com"
 TOKEN = re.compile(r'name="csrf_token" value="[^"]+"')
 CODE = re.compile(r"code is (\d{6})")
-TABLES = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
-
-
-def run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` against the test database in a thread with its own event loop."""
-
-    async def main() -> T:
-        db = Database(create_engine(settings))
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, main()).result()
 
 
 @dataclass
@@ -72,30 +52,11 @@ class Served:
         return [c for n in list(self.notifier.sent) if n.to == to for c in CODE.findall(n.body)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[Served]:
     notifier = LogNotifier()
-    app = create_app(settings, notifier=notifier)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", notifier, settings)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=15)
+    with live_server(settings, notifier=notifier) as live:
+        yield Served(live.url, notifier, live.settings)
 
 
 @pytest.fixture
@@ -103,17 +64,12 @@ def org_id(server: Served) -> uuid.UUID:
     """Empty tables and the organization "acme"."""
 
     async def reset(db: Database) -> uuid.UUID:
-        async with db.engine.begin() as conn:
-            if db.is_sqlite:
-                for table in TABLES:
-                    await conn.execute(text(f'DELETE FROM "{table}"'))
-            else:
-                await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in TABLES) + " CASCADE"))
+        await empty_tables(db)
         async with db.session() as session, session.begin():
             return (await create_organization(session, slug="acme", name="Acme Cannabis Co.")).id
 
     server.notifier.sent.clear()
-    return run(server.settings, reset)
+    return on_database(server.settings, reset)
 
 
 def given_persona(server: Served, org_id: uuid.UUID, **fields: Any) -> uuid.UUID:
@@ -125,7 +81,7 @@ def given_persona(server: Served, org_id: uuid.UUID, **fields: Any) -> uuid.UUID
         assert result.persona is not None
         return result.persona.id
 
-    return run(server.settings, make)
+    return on_database(server.settings, make)
 
 
 def persona_state(server: Served, org_id: uuid.UUID, persona_id: uuid.UUID) -> tuple[Persona, dict[str, str]]:
@@ -138,7 +94,7 @@ def persona_state(server: Served, org_id: uuid.UUID, persona_id: uuid.UUID) -> t
             )
             return persona, {c.channel: f"{c.status} {c.source}" for c in consents.scalars()}
 
-    return run(server.settings, read)
+    return on_database(server.settings, read)
 
 
 def watch_console(page: Page) -> list[str]:

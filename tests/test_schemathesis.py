@@ -32,7 +32,8 @@ from permissions.matrix import Role
 from schema import schema as served
 from settings import Settings
 from tests.factories import make_persona
-from tests.hardening import Live, key_for, live_server, new_org
+from tests.hardening import key_for, new_org
+from tests.live_server import Live, live_server
 
 EXAMPLES = int(os.environ.get("PERSONAGRAPH_FUZZ_EXAMPLES", "2"))
 

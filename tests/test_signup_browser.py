@@ -3,47 +3,40 @@ find the new member through GraphQL; errors next to their fields; the CSRF
 token, the rate limit, and an unknown organization.
 
 Sync Playwright only (see tests/browser.py): the app runs in uvicorn on a
-thread, and the data is made in a thread of its own with asyncio.run.
+thread (tests/live_server.py), and the data is made in a thread of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import re
-import socket
-import threading
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlmodel import col
-from starlette.applications import Starlette
 
-from app import create_app
-from database import Database, create_engine
+from database import Database
 from models import SignupSubmission
 from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.organizations import create_organization
-from routes.signup import SlidingWindowLimiter
-from settings import Settings
+from routes.forms import SlidingWindowLimiter
 from tests import browser as chromium
+from tests import live_server
+from tests.browser import on_database
+from tests.live_server import Live
 
 pytestmark = pytest.mark.browser
 
-# The module-scoped Chromium and a fresh page per test.
+# The module-scoped Chromium, a fresh page per test, and the app served for the module.
 browser = chromium.browser
 page = chromium.page
+live = live_server.live
 
-T = TypeVar("T")
 FIND = """
 query ($q: String!) {
   personas(query: $q) {
@@ -59,84 +52,24 @@ query ($q: String!) {
 """
 
 
-def in_own_thread(work: Callable[[], Awaitable[T]]) -> T:
-    """Run async set-up beside sync Playwright, whose loop owns this thread."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(work())  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised in the test's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    value: T = result["value"]
-    return value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Live:
-    url: str
-    settings: Settings
-    app: Starlette
-
-
-@pytest.fixture(scope="module")
-def live(settings: Settings) -> Iterator[Live]:
-    """The app in uvicorn on a free port, against the test database."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live_settings = dataclasses.replace(settings, public_base_url=url)
-    app = create_app(live_settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield Live(url, live_settings, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 @dataclass(frozen=True)
 class Shop:
     slug: str
     owner_key: str
 
 
-async def _make_shop(settings: Settings) -> Shop:
-    db = Database(create_engine(settings))
-    try:
-        async with db.session() as session, session.begin():
-            org = await create_organization(session, slug=f"leaf-{uuid.uuid4().hex[:8]}", name="Green Leaf")
-            key = await issue_key(session, org_id=org.id, role=Role.OWNER, name="browser test")
-        return Shop(org.slug, key.plaintext)
-    finally:
-        await db.dispose()
+async def _make_shop(db: Database) -> Shop:
+    async with db.session() as session, session.begin():
+        org = await create_organization(session, slug=f"leaf-{uuid.uuid4().hex[:8]}", name="Green Leaf")
+        key = await issue_key(session, org_id=org.id, role=Role.OWNER, name="browser test")
+    return Shop(org.slug, key.plaintext)
 
 
 @pytest.fixture
 def shop(live: Live) -> Shop:
     """A fresh organization (and a fresh rate limit) per test."""
     live.app.state.signup_limiter = None
-    return in_own_thread(lambda: _make_shop(live.settings))
+    return on_database(live.settings, _make_shop)
 
 
 def find(live: Live, shop: Shop, query: str) -> dict[str, Any]:
@@ -207,18 +140,14 @@ def test_a_customer_signs_up_and_staff_find_the_new_member(live: Live, shop: Sho
     assert submission["formName"] == "Loyalty sign-up"
     assert submission["url"] == f"{live.url}/signup/{shop.slug}"
     assert submission["hasSignature"] is True
-    signatures = in_own_thread(lambda: _signatures(live.settings))
+    signatures = on_database(live.settings, _signatures)
     assert any(s.startswith("data:image/png;base64,iVBORw0KGgo") for s in signatures)
 
 
-async def _signatures(settings: Settings) -> list[str]:
-    db = Database(create_engine(settings))
-    try:
-        async with db.session() as session:
-            rows = await session.execute(select(col(SignupSubmission.signature)))
-            return [s for s in rows.scalars() if s]
-    finally:
-        await db.dispose()
+async def _signatures(db: Database) -> list[str]:
+    async with db.session() as session:
+        rows = await session.execute(select(col(SignupSubmission.signature)))
+        return [s for s in rows.scalars() if s]
 
 
 def test_problems_show_next_to_their_fields_and_what_was_typed_stays(live: Live, shop: Shop, page: Page) -> None:
