@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,11 +11,15 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from settings import Settings
+
+# How long a SQLite statement waits for a lock, and (in slices) a writer for the write lock.
+BUSY_TIMEOUT_MS = 10_000
+WRITE_LOCK_WAIT_MS = 50
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -22,7 +27,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # second writer wait instead of failing; SQLite leaves FKs off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -33,11 +38,26 @@ READ_ONLY = "personagraph_read_only"
 
 def _begin(conn: Any) -> None:
     # A writer takes the lock when its transaction begins, not at its first
-    # write, so two writers queue on the busy timeout instead of failing at
-    # the lock upgrade; readers (loaders) stay deferred and never wait.
-    # Readers run each statement in autocommit: no BEGIN round trip at all.
-    if not conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # write, so two writers queue instead of failing at the lock upgrade;
+    # readers (loaders) stay deferred and never wait. Readers run each
+    # statement in autocommit: no BEGIN round trip at all.
+    if conn.get_execution_options().get(READ_ONLY):
+        return
+    # A writer queued behind another waits in short busy waits, each its own
+    # await, up to the busy timeout in all: one long wait inside SQLite could
+    # not be cut off by the request time limit (an asyncio timeout) before it
+    # ended. Cut off, the writer has written nothing, and its connection is
+    # closed (which ends a BEGIN that won the lock meanwhile): no lock stays.
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={WRITE_LOCK_WAIT_MS}")
+    give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            break
+        except OperationalError as e:
+            if "database is locked" not in str(e.orig) or time.monotonic() >= give_up:
+                raise
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:

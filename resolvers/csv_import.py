@@ -19,7 +19,7 @@ and gets a report: its line number, outcome, persona number and errors by column
 
 Memory stays flat however long the file: lines are read one at a time through
 the csv module over a text stream, and each batch of BATCH_SIZE lines is
-written in its own transaction and session, then forgotten.
+written in its own transaction and session (set-wise: resolvers/ingest_batch.py), then forgotten.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from resolvers.ingest import (
     IngestOutcome,
     check_source,
     errors_of,
-    ingest_one,
     validate_contact,
 )
+from resolvers.ingest_batch import ingest_at
 
 BATCH_SIZE = 500
 COLUMNS = ("first_name", "last_name", "email", "phone", "birthday", "loyalty_member", "tags")
@@ -351,34 +351,31 @@ async def _import_batch(
     batch: list[CsvLine],
     number_block: int,
 ) -> list[LineReport]:
-    """One transaction for the batch; each line in its own savepoint (ingest_one)."""
-    reports = []
+    """One transaction for the batch; its good lines go in set-wise (resolvers/ingest_batch.py),
+    each still atomic: a refused line writes nothing."""
+    reports: dict[int, LineReport] = {}
     async with db.session() as session, session.begin():
         org = await session.get(Organization, org_id)
         if org is None:
             raise BadUserInput("The organization no longer exists.")
+        readable: list[tuple[CsvLine, ContactData]] = []
         for parsed in batch:
             if parsed.contact is None:
-                reports.append(LineReport(parsed.line, IngestOutcome.REJECTED.value, None, parsed.errors))
-                continue
-            if parsed.errors:  # refused, with whatever else the identity rules find wrong too
+                reports[parsed.line] = LineReport(parsed.line, IngestOutcome.REJECTED.value, None, parsed.errors)
+            elif parsed.errors:  # refused, with whatever else the identity rules find wrong too
                 try:
                     validate_contact(org, parsed.contact, [])
                     more = []
                 except (UserError, UserErrors) as e:
                     more = [e for e in errors_of(e) if e.code != "NO_CONTACT_INFO"]
                 errors = parsed.errors + _line_errors(more, header, parsed.contact)
-                reports.append(LineReport(parsed.line, IngestOutcome.REJECTED.value, None, errors))
-                continue
-            result = await ingest_one(
-                session, org, source, parsed.contact, actor=actor, path=[], number_block=number_block
-            )
-            reports.append(
-                LineReport(
-                    parsed.line,
-                    result.outcome.value,
-                    result.persona.number if result.persona is not None else None,
-                    _line_errors(result.errors, header, parsed.contact),
-                )
-            )
-    return reports
+                reports[parsed.line] = LineReport(parsed.line, IngestOutcome.REJECTED.value, None, errors)
+            else:
+                readable.append((parsed, parsed.contact))
+        results = await ingest_at(
+            session, org, source, [(contact, []) for _, contact in readable], actor=actor, number_block=number_block
+        )
+        for (parsed, contact), result in zip(readable, results, strict=True):
+            errors = _line_errors(result.errors, header, contact)
+            reports[parsed.line] = LineReport(parsed.line, result.outcome.value, result.number, errors)
+    return [reports[parsed.line] for parsed in batch]

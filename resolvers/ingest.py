@@ -1,5 +1,8 @@
 """Contacts arriving from points of sale, CSV files and sign-up forms:
-identity resolution (one persona per customer) and automatic merges.
+identity resolution (one persona per customer) and automatic merges, row by
+row. This is the path of the sign-up form and of single contacts, and the
+fallback of the set-wise batch path (resolvers/ingest_batch.py) for merges and
+key races; both apply the rules of resolvers/ingest_rules.py.
 
 A contact is validated in full before anything is written. Its phone and
 email are looked up in one statement; no owner means a new persona, one owner
@@ -11,11 +14,9 @@ retried: the second time, the other transaction's persona is found.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -36,62 +37,43 @@ from models import (
     Store,
 )
 from models.base import utcnow
-from models.enums import AttributeSource, Channel, ConsentSource, MergeKind, OptInStatus, PointsEntryKind, SourceKind
+from models.enums import ConsentSource, MergeKind, OptInStatus, PointsEntryKind
 from resolvers import consent, merges, tags_attributes
 from resolvers.errors import UserError, UserErrors
-from resolvers.identity import ContactKeys, contact_keys
+from resolvers.identity import ContactKeys
+from resolvers.ingest_rules import (
+    LOYALTY,
+    MAX_BATCH,
+    PERSONAS,
+    RAW_FILE,
+    ConsentData,
+    ContactData,
+    IngestOutcome,
+    attribute_source,
+    check_batch_size,
+    check_source,
+    clean,
+    consent_changes,
+    errors_of,
+    may_need_suppression,
+    new_persona_row,
+    opts_out_of_text,
+    persona_traits,
+    source_kind,
+    trait_changes,
+    validate_contact,
+    wanted_attributes,
+    wanted_tags,
+)
 from resolvers.numbers import next_persona_number
 from resolvers.points import post_entry
 
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
-RAW_FILE = "RAW_FILE"
-LOYALTY = "LOYALTY"
-MAX_BATCH = 1000
 # Attempts at a row whose identity key another transaction claimed meanwhile.
 ATTEMPTS = 3
-# Column widths (models/) that input text must fit.
-NAME_LENGTH = SOURCE_LENGTH = KEY_LENGTH = TAG_LENGTH = 200
 
 
 class ConcurrentChange(Exception):
     """Another transaction changed what this row matched while it ran: the row is tried again."""
-
-
-class IngestOutcome(StrEnum):
-    CREATED = "CREATED"
-    UPDATED = "UPDATED"
-    MERGED = "MERGED"
-    REJECTED = "REJECTED"
-
-
-@dataclass
-class ConsentData:
-    channel: str
-    status: str
-    source: str
-
-
-@dataclass
-class ContactData:
-    source_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    birthday: dt.date | None = None
-    favorite_store_id: uuid.UUID | None = None
-    loyalty_member: bool | None = None
-    loyalty_signup_at: dt.datetime | None = None
-    attributes: list[tuple[str, str]] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    consents: list[ConsentData] = field(default_factory=list)
-    legacy_points: int | None = None
-    # Set by the sign-up form and the pixel, never by integrations.
-    browser: str | None = None
-    ip_address: str | None = None
-    referred_by_id: uuid.UUID | None = None
-    # Problems the caller found while reading the row (e.g. a malformed id): the row is REJECTED with them.
-    input_errors: list[UserError] = field(default_factory=list)
 
 
 @dataclass
@@ -99,24 +81,6 @@ class ContactResult:
     outcome: IngestOutcome
     persona: Persona | None
     errors: list[UserError] = field(default_factory=list)
-
-
-def source_kind(source: str) -> SourceKind:
-    if source.upper() == RAW_FILE:
-        return SourceKind.RAW_FILE
-    if source.upper() == LOYALTY:
-        return SourceKind.LOYALTY
-    return SourceKind.INTEGRATION
-
-
-def check_batch_size(count: int, path: list[str]) -> None:
-    if count > MAX_BATCH:
-        raise UserError("TOO_MANY", f"At most {MAX_BATCH} rows per call; {count} were sent.", path)
-
-
-def check_source(source: str, path: list[str]) -> None:
-    if not source.strip() or len(source) > SOURCE_LENGTH:
-        raise UserError("INVALID", f"source must be 1 to {SOURCE_LENGTH} characters.", path)
 
 
 async def ingest_contacts(
@@ -129,7 +93,9 @@ async def ingest_contacts(
     path: list[str],
     number_block: int = 50,
 ) -> list[ContactResult]:
-    """One result per contact, in order; the caller owns the transaction."""
+    """Row by row, each in its own savepoint; the caller owns the transaction.
+
+    ingestContacts and the CSV import go set-wise (resolvers/ingest_batch.py), with the same results."""
     return [
         await ingest_one(session, org, source, contact, actor=actor, path=[*path, str(i)], number_block=number_block)
         for i, contact in enumerate(contacts)
@@ -170,50 +136,6 @@ async def ingest_one(
         await savepoint.commit()
         return ContactResult(outcome, persona)
     raise AssertionError("unreachable")
-
-
-def errors_of(exc: UserError | UserErrors) -> list[UserError]:
-    return exc.errors if isinstance(exc, UserErrors) else [exc]
-
-
-def validate_contact(org: Organization, contact: ContactData, path: list[str]) -> ContactKeys:
-    """The contact's identity keys; every problem of the row at once (UserErrors), before any write."""
-    keys, errors = contact_keys(contact.phone, contact.email, org.default_region, path)
-    errors = [*contact.input_errors, *errors, *consent.validate_consents(contact.consents, path)]
-    errors += _field_errors(contact, path)
-    if errors:
-        raise UserErrors(errors)
-    if not keys.pairs():
-        raise UserError("NO_CONTACT_INFO", "A contact needs a valid phone or email (placeholders do not count).", path)
-    return keys
-
-
-def _field_errors(contact: ContactData, path: list[str]) -> list[UserError]:
-    errors = []
-
-    def invalid(message: str, *where: str) -> None:
-        errors.append(UserError("INVALID", message, [*path, *where]))
-
-    for name, graph_name in (("first_name", "firstName"), ("last_name", "lastName"), ("source_id", "sourceId")):
-        value = getattr(contact, name)
-        if value is not None and len(value.strip()) > NAME_LENGTH:
-            invalid(f"{graph_name} is longer than {NAME_LENGTH} characters.", graph_name)
-    for i, (key, _) in enumerate(contact.attributes):
-        if not key.strip() or len(key.strip()) > KEY_LENGTH:
-            invalid(f"An attribute key must be 1 to {KEY_LENGTH} characters.", "attributes", str(i), "key")
-    for i, tag in enumerate(contact.tags):
-        if len(tag.strip()) > TAG_LENGTH:
-            invalid(f"A tag is at most {TAG_LENGTH} characters.", "tags", str(i))
-    if contact.legacy_points is not None:
-        if contact.legacy_points < 0:
-            invalid("legacyPoints may not be negative.", "legacyPoints")
-        elif contact.legacy_points > 0 and not (contact.source_id or "").strip():
-            invalid("legacyPoints need a sourceId: they are imported once per (source, sourceId).", "legacyPoints")
-    if contact.loyalty_signup_at is not None and contact.loyalty_signup_at.tzinfo is None:
-        invalid("loyaltySignupAt needs a time zone.", "loyaltySignupAt")
-    if contact.birthday is not None and contact.birthday > dt.date.today():  # noqa: DTZ011 (a calendar date)
-        invalid("birthday is in the future.", "birthday")
-    return errors
 
 
 async def resolve_contact(
@@ -310,36 +232,12 @@ async def persona_rows(session: AsyncSession, org_id: uuid.UUID, ids: Sequence[u
     return found
 
 
-def _clean(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
-
-
 async def _create_persona(
     session: AsyncSession, org: Organization, source: str, contact: ContactData, keys: ContactKeys, number_block: int
 ) -> Persona:
-    now = utcnow()
-    kind = source_kind(source)
-    member = bool(contact.loyalty_member)
-    persona = Persona(
-        org_id=org.id,
-        number=await next_persona_number(session, org.id, number_block),
-        first_name=_clean(contact.first_name),
-        last_name=_clean(contact.last_name),
-        email=keys.email,
-        phone=keys.phone,
-        birthday=contact.birthday,
-        source_kind=kind.value,
-        source_name=source if kind is SourceKind.INTEGRATION else None,
-        source_id=_clean(contact.source_id),
-        favorite_store_id=contact.favorite_store_id,
-        browser=_clean(contact.browser),
-        ip_address=_clean(contact.ip_address),
-        loyalty_member=member,
-        loyalty_signup_at=(contact.loyalty_signup_at or now) if member else None,
-        referred_by_id=contact.referred_by_id,
-        created_at=now,
-        updated_at=now,
-    )
+    row = new_persona_row(org.id, source, contact, keys, utcnow())
+    row["number"] = await next_persona_number(session, org.id, number_block)
+    persona = Persona(**row)
     session.add(persona)
     # Flushed alone: the unit of work does not order inserts by foreign keys between unrelated models.
     await session.flush()
@@ -349,60 +247,20 @@ async def _create_persona(
 
 
 def _update_traits(persona: Persona, contact: ContactData, keys: ContactKeys) -> None:
-    """Fill and overwrite what the contact says; touch updated_at only when something changed."""
-    wanted: dict[str, Any] = {
-        "first_name": _clean(contact.first_name),
-        "last_name": _clean(contact.last_name),
-        "birthday": contact.birthday,
-        "favorite_store_id": contact.favorite_store_id,
-        "browser": _clean(contact.browser),
-        "ip_address": _clean(contact.ip_address),
-    }
-    if persona.phone is None:
-        wanted["phone"] = keys.phone
-    if persona.email is None:
-        wanted["email"] = keys.email
-    if persona.referred_by_id is None and contact.referred_by_id != persona.id:
-        wanted["referred_by_id"] = contact.referred_by_id
-    changed = False
-    for name, value in wanted.items():
-        if value is not None and getattr(persona, name) != value:
-            setattr(persona, name, value)
-            changed = True
-    if contact.loyalty_member and not persona.loyalty_member:
-        persona.loyalty_member = True
-        persona.loyalty_signup_at = contact.loyalty_signup_at or utcnow()
-        changed = True
-    if changed:
-        persona.updated_at = utcnow()
-
-
-def _attribute_source(source: str) -> AttributeSource:
-    return {
-        SourceKind.RAW_FILE: AttributeSource.BULK_IMPORT,
-        SourceKind.LOYALTY: AttributeSource.MANUAL,
-        SourceKind.INTEGRATION: AttributeSource.POS_GROUP,
-    }[source_kind(source)]
-
-
-def _wanted_attributes(contact: ContactData) -> dict[str, str]:
-    return {key.strip(): value for key, value in contact.attributes}
-
-
-def _wanted_tags(contact: ContactData) -> set[str]:
-    return {tag.strip() for tag in contact.tags if tag.strip()}
+    for name, value in trait_changes(persona_traits(persona), contact, keys, utcnow()).items():
+        setattr(persona, name, value)
 
 
 async def _write_new_contact(
     session: AsyncSession, org: Organization, persona: Persona, source: str, contact: ContactData, *, actor: str
 ) -> None:
     """A new persona holds nothing yet: its attributes and tags go in without looking first."""
-    attribute_source = _attribute_source(source)
+    source_now = attribute_source(source)
     session.add_all(
-        CustomAttribute(org_id=org.id, persona_id=persona.id, key=key, value=value, source=attribute_source)
-        for key, value in _wanted_attributes(contact).items()
+        CustomAttribute(org_id=org.id, persona_id=persona.id, key=key, value=value, source=source_now)
+        for key, value in wanted_attributes(contact).items()
     )
-    session.add_all(PersonaTag(org_id=org.id, persona_id=persona.id, tag=tag) for tag in sorted(_wanted_tags(contact)))
+    session.add_all(PersonaTag(org_id=org.id, persona_id=persona.id, tag=tag) for tag in wanted_tags(contact))
     await session.flush()
     await _write_consents(session, org, persona, contact, {})
     await _import_legacy_points(session, org.id, persona, source, contact, actor)
@@ -411,7 +269,7 @@ async def _write_new_contact(
 async def _write_known_contact(
     session: AsyncSession, org: Organization, persona: Persona, source: str, contact: ContactData, *, actor: str
 ) -> None:
-    attributes = _wanted_attributes(contact)
+    attributes = wanted_attributes(contact)
     if attributes:
         # Loaded in one statement and held (the session's identity map is weak), so
         # set_attributes finds each in the session; keys nobody has yet are added.
@@ -425,7 +283,7 @@ async def _write_known_contact(
             )
         ).scalars()
         present = {a.key: a for a in held}
-        source_now = _attribute_source(source)
+        source_now = attribute_source(source)
         session.add_all(
             CustomAttribute(org_id=org.id, persona_id=persona.id, key=key, value=value, source=source_now)
             for key, value in attributes.items()
@@ -434,8 +292,8 @@ async def _write_known_contact(
         await tags_attributes.set_attributes(
             session, org.id, persona.id, [(k, v) for k, v in attributes.items() if k in present], source_now
         )
-    if _wanted_tags(contact):
-        await tags_attributes.add_tags(session, org.id, persona.id, _wanted_tags(contact))
+    if wanted_tags(contact):
+        await tags_attributes.add_tags(session, org.id, persona.id, wanted_tags(contact))
     current: dict[str, Consent] = {}
     if contact.consents:
         rows = await session.execute(
@@ -449,29 +307,18 @@ async def _write_known_contact(
 async def _write_consents(
     session: AsyncSession, org: Organization, persona: Persona, contact: ContactData, current: dict[str, Consent]
 ) -> None:
-    """The contact's consents under record_consent's rules (resolvers/consent.py), batched: the
-    suppression list is read at most once and every change is flushed together.
+    """The contact's consents under the rules of ingest_rules.consent_changes; the suppression
+    list is read at most once and every change is flushed together.
 
-    `current` holds the persona's consents (empty for a new persona). Unchanged channels are
-    skipped; an opt-in from anyone but the customer never undoes a privacy opt-out and never
-    reaches a suppressed contact; every change leaves an event."""
-    suppressed: bool | None = None
+    `current` holds the persona's consents (empty for a new persona)."""
+    if not contact.consents:
+        return
+    suppressed = may_need_suppression(contact.consents) and await consent.is_suppressed(session, org.id, persona)
+    statuses = {channel: (c.status, c.source) for channel, c in current.items()}
     now = utcnow()
-    for item in contact.consents:
-        held = current.get(item.channel)
-        if held is not None and held.status == item.status and held.source == item.source:
-            continue
+    for item in consent_changes(statuses, contact.consents, suppressed):
         status, source = OptInStatus(item.status), ConsentSource(item.source)
-        if status is OptInStatus.OPTED_IN and source.value not in consent.CUSTOMER_SOURCES:
-            if held is not None and (held.status, held.source) == (
-                OptInStatus.OPTED_OUT,
-                ConsentSource.PRIVACY_REQUEST,
-            ):
-                continue
-            if suppressed is None:
-                suppressed = await consent.is_suppressed(session, org.id, persona)
-            if suppressed:
-                continue
+        held = current.get(item.channel)
         if held is None:
             held = Consent(org_id=org.id, persona_id=persona.id, channel=item.channel, status=status, source=source)
             session.add(held)
@@ -487,7 +334,7 @@ async def _write_consents(
                 occurred_at=now,
             )
         )
-        if item.channel == Channel.TEXT.value and status is OptInStatus.OPTED_OUT:
+        if opts_out_of_text(item):
             persona.sms_opt_out_at = now
     await session.flush()
 
@@ -495,7 +342,7 @@ async def _write_consents(
 async def _import_legacy_points(
     session: AsyncSession, org_id: uuid.UUID, persona: Persona, source: str, contact: ContactData, actor: str
 ) -> None:
-    source_id = _clean(contact.source_id)
+    source_id = clean(contact.source_id)
     if not contact.legacy_points or source_id is None:
         return
     if await session.get(LegacyPointImport, (org_id, source, source_id)) is not None:
@@ -512,3 +359,26 @@ async def _import_legacy_points(
     )
     session.add(LegacyPointImport(org_id=org_id, source=source, source_id=source_id, entry_id=entry.id))
     await session.flush()
+
+
+# The row types and rules live in resolvers/ingest_rules.py; callers import them from here too.
+__all__ = [
+    "LOYALTY",
+    "MAX_BATCH",
+    "RAW_FILE",
+    "ConcurrentChange",
+    "ConsentData",
+    "ContactData",
+    "ContactResult",
+    "IngestOutcome",
+    "check_batch_size",
+    "check_source",
+    "errors_of",
+    "ingest_contacts",
+    "ingest_one",
+    "persona_rows",
+    "personas_for_keys",
+    "resolve_contact",
+    "source_kind",
+    "validate_contact",
+]

@@ -40,15 +40,30 @@ _blocks: weakref.WeakKeyDictionary[AsyncEngine, _Blocks] = weakref.WeakKeyDictio
 
 
 async def next_persona_number(session: AsyncSession, org_id: uuid.UUID, block_size: int) -> int:
+    return (await claim_persona_numbers(session, org_id, 1, block_size))[0]
+
+
+async def claim_persona_numbers(session: AsyncSession, org_id: uuid.UUID, count: int, block_size: int) -> list[int]:
+    """`count` unused numbers, in increasing order: what is left of this process's block, then one new
+    block big enough for the rest (a batch of new personas claims once, not once per persona)."""
+    if count <= 0:
+        return []
     bind = session.bind
     if not isinstance(bind, AsyncEngine) or bind.dialect.name == "sqlite" or block_size <= 1:
-        return await _claim(session, org_id, 1)
+        first = await _claim(session, org_id, count)
+        return list(range(first, first + count))
     blocks = _blocks.setdefault(bind, _Blocks())
     async with blocks.lock:
         start, end = blocks.ranges.get(org_id, (0, 0))
-        if start >= end:
+        numbers = list(range(start, min(end, start + count)))
+        start += len(numbers)
+        missing = count - len(numbers)
+        if missing:
+            size = max(block_size, missing)
             async with bind.begin() as conn:
-                start = await _claim(conn, org_id, block_size)
-            end = start + block_size
-        blocks.ranges[org_id] = (start + 1, end)
-        return start
+                start = await _claim(conn, org_id, size)
+            end = start + size
+            numbers += range(start, start + missing)
+            start += missing
+        blocks.ranges[org_id] = (start, end)
+        return numbers

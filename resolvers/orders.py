@@ -1,6 +1,7 @@
 """Orders from the point of sale: matched to a persona by the identity rules,
 idempotent on (source, externalId), with accrual and rollups written in the
-same transaction.
+same transaction. Row by row here; recordOrders goes set-wise
+(resolvers/orders_batch.py) and falls back to record_order for merges and races.
 
 Each order runs in one savepoint with its customer's contact, so a rejected
 order leaves no trace. Accrual (DESIGN, Points) goes to loyalty members that
@@ -91,7 +92,7 @@ class OrderResult:
     errors: list[UserError] = field(default_factory=list)
 
 
-def _validate(data: OrderData, path: list[str]) -> list[UserError]:
+def validate_order(data: OrderData, path: list[str]) -> list[UserError]:
     errors = list(data.input_errors)
 
     def invalid(message: str, *where: str) -> None:
@@ -122,34 +123,6 @@ def _validate(data: OrderData, path: list[str]) -> list[UserError]:
     return errors
 
 
-async def record_orders(
-    session: AsyncSession,
-    org: Organization,
-    data: Sequence[OrderData],
-    *,
-    actor: str,
-    path: list[str],
-    number_block: int = 50,
-) -> list[OrderResult]:
-    """One result per order, in order. Replays are found in one statement for the whole batch."""
-    known = await _existing_orders(session, org.id, [(d.source, d.external_id) for d in data])
-    results = []
-    for i, order in enumerate(data):
-        result = await record_order(
-            session,
-            org,
-            order,
-            actor=actor,
-            path=[*path, str(i)],
-            number_block=number_block,
-            known=known,
-        )
-        if result.outcome is OrderOutcome.RECORDED and result.order is not None:
-            known[(order.source, order.external_id)] = result.order
-        results.append(result)
-    return results
-
-
 async def record_order(
     session: AsyncSession,
     org: Organization,
@@ -160,8 +133,8 @@ async def record_order(
     number_block: int = 50,
     known: dict[tuple[str, str], Order] | None = None,
 ) -> OrderResult:
-    """Record one order in its own savepoint; `known` holds orders already looked up (record_orders)."""
-    errors = _validate(data, path)
+    """Record one order in its own savepoint; `known` holds orders already looked up, if any."""
+    errors = validate_order(data, path)
     try:
         keys = validate_contact(org, data.customer, [*path, "customer"])
     except (UserError, UserErrors) as e:
@@ -435,7 +408,7 @@ async def _fold_into_rollup(
     await session.execute(insert(ENTRIES), entries)
 
 
-def _dimension_names(lines: list[tuple[str, str | None, str | None]]) -> dict[str, set[str]]:
+def dimension_names(lines: list[tuple[str, str | None, str | None]]) -> dict[str, set[str]]:
     names: dict[str, set[str]] = {d.value: set() for d in PurchaseDimension}
     for product, brand, category in lines:
         names[PurchaseDimension.PRODUCT.value].add(product.strip())
@@ -460,7 +433,7 @@ async def _count_purchases(
             "last_purchased_at": order.placed_at,
             "created_at": order.created_at,
         }
-        for dimension, names in _dimension_names(lines).items()
+        for dimension, names in dimension_names(lines).items()
         for name in sorted(names)
     ]
     if not rows:

@@ -14,13 +14,14 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Organization as OrganizationRow
-from resolvers import ingest, orders
+from resolvers import ingest, ingest_batch, orders, orders_batch
 from resolvers.errors import ApiError
 from resolvers.errors import UserError as DomainError
 from resolvers.ingest import ConsentData, ContactData, IngestOutcome
 from resolvers.orders import LineData, OrderData, OrderOutcome
 from schema.context import Info
 from schema.enums import Channel, ConsentSource, OptInStatus
+from schema.fast_input import fast_input
 from schema.history import Order
 from schema.ids import from_global_id
 from schema.mutations import UserError, run_mutation
@@ -94,6 +95,7 @@ class ContactInput:
         )
 
 
+@fast_input
 @strawberry.input(description="At most 1,000 contacts per call.")
 class IngestContactsInput:
     source: str = strawberry.field(description="Where the contacts come from: the integration's name, or RAW_FILE.")
@@ -166,6 +168,7 @@ class OrderInput:
         )
 
 
+@fast_input
 @strawberry.input(description="At most 1,000 orders per call.")
 class RecordOrdersInput:
     orders: list[OrderInput]
@@ -202,8 +205,8 @@ async def _organization(session: AsyncSession, org_id: uuid.UUID) -> Organizatio
     return org
 
 
-def _persona(rows: dict[uuid.UUID, Any], persona: Any) -> Persona | None:
-    row = rows.get(persona.id) if persona is not None else None
+def _persona(rows: dict[uuid.UUID, Any], persona_id: uuid.UUID | None) -> Persona | None:
+    row = rows.get(persona_id) if persona_id is not None else None
     return Persona.from_row(row) if row is not None else None
 
 
@@ -217,11 +220,11 @@ class IngestMutation:
         path = ["input", "contacts"]
         contacts = [c.to_data([*path, str(i)]) for i, c in enumerate(input.contacts)]
 
-        async def work(session: AsyncSession) -> tuple[list[ingest.ContactResult], Rows]:
+        async def work(session: AsyncSession) -> tuple[list[ingest_batch.RowResult], Rows]:
             ingest.check_batch_size(len(contacts), path)
             ingest.check_source(input.source, ["input", "source"])
             org = await _organization(session, ctx.viewer.org_id)
-            results = await ingest.ingest_contacts(
+            results = await ingest_batch.ingest_contacts(
                 session,
                 org,
                 input.source,
@@ -230,7 +233,7 @@ class IngestMutation:
                 path=path,
                 number_block=ctx.settings.persona_number_block,
             )
-            rows = await ingest.persona_rows(session, org.id, [r.persona.id for r in results if r.persona])
+            rows = await ingest.persona_rows(session, org.id, [r.persona_id for r in results if r.persona_id])
             return results, rows
 
         outcome = await run_mutation(info, "ingestContacts", work)
@@ -242,7 +245,7 @@ class IngestMutation:
                 IngestResult(
                     index=i,
                     outcome=r.outcome,
-                    persona=_persona(rows, r.persona),
+                    persona=_persona(rows, r.persona_id),
                     user_errors=UserError.all_of(r.errors),
                 )
                 for i, r in enumerate(results)
@@ -260,14 +263,14 @@ class IngestMutation:
 
         async def work(
             session: AsyncSession,
-        ) -> tuple[list[orders.OrderResult], dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
+        ) -> tuple[list[orders_batch.OrderRowResult], dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
             ingest.check_batch_size(len(data), path)
             org = await _organization(session, ctx.viewer.org_id)
-            results = await orders.record_orders(
+            results = await orders_batch.record_orders(
                 session, org, data, actor=ctx.viewer.name, path=path, number_block=ctx.settings.persona_number_block
             )
-            personas = await ingest.persona_rows(session, org.id, [r.persona.id for r in results if r.persona])
-            recorded = await orders.order_rows(session, org.id, [r.order.id for r in results if r.order])
+            personas = await ingest.persona_rows(session, org.id, [r.persona_id for r in results if r.persona_id])
+            recorded = await orders.order_rows(session, org.id, [r.order_id for r in results if r.order_id])
             return results, personas, recorded
 
         outcome = await run_mutation(info, "recordOrders", work)
@@ -280,14 +283,17 @@ class IngestMutation:
 
 
 def _order_result(
-    index: int, result: orders.OrderResult, personas: dict[uuid.UUID, Any], recorded: dict[uuid.UUID, Any]
+    index: int,
+    result: orders_batch.OrderRowResult,
+    personas: dict[uuid.UUID, Any],
+    recorded: dict[uuid.UUID, Any],
 ) -> RecordOrderResult:
-    row = recorded.get(result.order.id) if result.order is not None else None
+    row = recorded.get(result.order_id) if result.order_id is not None else None
     return RecordOrderResult(
         index=index,
         outcome=result.outcome,
         order=Order.from_row(row) if row is not None else None,
-        persona=_persona(personas, result.persona),
+        persona=_persona(personas, result.persona_id),
         user_errors=UserError.all_of(result.errors),
     )
 

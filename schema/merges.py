@@ -124,8 +124,8 @@ class MergeMutation:
         return await _payload(info, await run_mutation(info, "undoMerge", work, targets=[input.merge_id]))
 
 
-async def _preview_target(session: AsyncSession, org_id: uuid.UUID, value: str) -> PersonaRow:
-    type_name, id_ = parse_global_id(value)
+async def _preview_target(session: AsyncSession, org_id: uuid.UUID, parsed: tuple[str, uuid.UUID]) -> PersonaRow:
+    type_name, id_ = parsed
     persona = await session.get(PersonaRow, (org_id, id_)) if type_name == "Persona" else None
     if persona is None:
         raise NotFound("No persona with that id.")
@@ -139,11 +139,13 @@ class MergeQuery:
         self, info: Info, survivor_id: strawberry.ID, merged_id: strawberry.ID
     ) -> MergePreview | None:
         org_id = info.context.viewer.org_id
+        # Both ids are parsed before either is looked up: a malformed one is BAD_USER_INPUT, whichever it is.
+        survivor_key, merged_key = parse_global_id(survivor_id), parse_global_id(merged_id)
         async with info.context.db.read() as conn:
             session = AsyncSession(bind=conn)
             try:
-                survivor = await _preview_target(session, org_id, survivor_id)
-                merged = await _preview_target(session, org_id, merged_id)
+                survivor = await _preview_target(session, org_id, survivor_key)
+                merged = await _preview_target(session, org_id, merged_key)
                 preview = await merges.preview_merge(session, org_id=org_id, survivor=survivor, merged=merged)
             finally:
                 await session.close()

@@ -10,8 +10,10 @@ import signal
 import sqlite3
 import sys
 import time
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import strawberry
 from sqlalchemy import func, select, text
@@ -80,8 +82,22 @@ def _contacts(count: int) -> list[dict[str, str]]:
     return [{"email": f"killed{i}@example.com", "firstName": "Kill", "lastName": f"Nine {i}"} for i in range(count)]
 
 
-def _writer_active(settings: Settings) -> bool:
-    """True once the server's transaction has begun writing."""
+def _plain_url(settings: Settings) -> str:
+    return make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _hold_audit_log(settings: Settings) -> psycopg.Connection[Any] | None:
+    """On PostgreSQL, a transaction that keeps every other one from writing the audit log."""
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return None
+    conn = psycopg.connect(_plain_url(settings))
+    conn.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+    return conn
+
+
+def _writer_in_the_middle(settings: Settings) -> bool:
+    """SQLite: the server's transaction holds the write lock. PostgreSQL: it has written and
+    waits for the audit log (the last thing a mutation writes before it commits)."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         assert url.database
@@ -94,13 +110,10 @@ def _writer_active(settings: Settings) -> bool:
             return True  # locked: the writer holds it
         finally:
             probe.close()
-    import psycopg
-
-    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True) as conn:
+    with psycopg.connect(_plain_url(settings), autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            "AND backend_xid IS NOT NULL AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         ).fetchone()
     return bool(row and row[0])
 
@@ -139,15 +152,24 @@ async def test_sigkill_in_the_middle_of_an_ingest_batch_leaves_no_half_written_r
                 assert time.monotonic() < deadline, "the server did not start"
                 await asyncio.sleep(0.1)
             variables = {"input": {"source": "kill-test", "contacts": _contacts(BATCH)}}
-            sent = asyncio.create_task(http.post("/graphql", json={"query": INGEST, "variables": variables}))
-            # When the process is killed once the batch's transaction is writing
-            while not await asyncio.to_thread(_writer_active, settings):
-                assert not sent.done(), sent.result().text[:300] if sent.done() else ""
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.3)
-            assert not sent.done(), "the batch finished before the kill: make it bigger"
-            server.send_signal(signal.SIGKILL)
-            await asyncio.wait_for(server.wait(), timeout=10)
+            # When the process is killed while the batch's transaction has written and not committed:
+            # on PostgreSQL a side transaction holds the audit log, which the mutation writes last,
+            # so the batch waits there with every row written; SQLite has one lock for the whole
+            # file, so the kill lands a moment after the writer took it.
+            held = await asyncio.to_thread(_hold_audit_log, settings)
+            try:
+                sent = asyncio.create_task(http.post("/graphql", json={"query": INGEST, "variables": variables}))
+                while not await asyncio.to_thread(_writer_in_the_middle, settings):
+                    assert not sent.done(), sent.result().text[:300] if sent.done() else ""
+                    await asyncio.sleep(0.02)
+                if held is None:
+                    await asyncio.sleep(0.1)
+                assert not sent.done(), "the batch finished before the kill: make it bigger"
+                server.send_signal(signal.SIGKILL)
+                await asyncio.wait_for(server.wait(), timeout=10)
+            finally:
+                if held is not None:
+                    held.close()  # rolls the side transaction back
             with pytest.raises(httpx.TransportError):
                 await sent
     finally:

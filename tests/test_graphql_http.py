@@ -5,6 +5,7 @@ production profile."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -217,28 +218,60 @@ async def test_chosen_roles_may_run_only_registered_documents(session_db: Databa
         assert (await owner.post("/graphql", json={"query": VIEWER})).json()["data"]["viewer"]["name"]
 
 
+ADJUST = """
+mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { persona { rewardPoints } userErrors { code } } }
+"""
+POINTS = "query($id: ID!) { persona(id: $id) { rewardPoints history { points(first: 5) { totalCount } } } }"
+
+
+@contextlib.asynccontextmanager
+async def writers_locked_out(db: Database) -> AsyncIterator[None]:
+    """Another transaction holding what a write needs: on SQLite the write lock (BEGIN IMMEDIATE),
+    on PostgreSQL the personas table."""
+    async with db.engine.connect() as blocker:
+        if db.is_sqlite:
+            await blocker.begin()  # the engine begins writers with BEGIN IMMEDIATE
+        else:
+            await blocker.execute(text("BEGIN"))
+            await blocker.execute(text("LOCK TABLE personas IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            await blocker.rollback()
+
+
 async def test_a_request_over_the_time_limit_is_stopped(session_db: Database, settings: Settings) -> None:
-    if session_db.is_sqlite:
-        pytest.skip("SQLite readers never wait (WAL): a lock on PostgreSQL makes the request slow")
     quick = dataclasses.replace(settings, request_timeout_seconds=0.5)
     async with world(session_db, quick) as made:
         http = made.client()
-        # Given another transaction holding the personas table
-        async with session_db.engine.connect() as blocker:
-            await blocker.execute(text("BEGIN"))
-            await blocker.execute(text("LOCK TABLE personas IN ACCESS EXCLUSIVE MODE"))
-            # When a request needs it, it is stopped at the limit, masked
+        persona = await make_persona(session_db, made.org, email="slow@example.com")
+        adjust = {"query": ADJUST, "variables": {"input": {"personaId": persona.gid, "delta": 7, "note": "x"}}}
+        points = {"query": POINTS, "variables": {"id": persona.gid}}
+        # (a first request records the key's use, so no write follows the ones below)
+        assert (await http.post("/graphql", json=points)).json()["data"]["persona"]["rewardPoints"] == 0
+        # Given another transaction holding what a write needs
+        async with writers_locked_out(session_db):
+            # When a mutation needs it, it is stopped at the limit, masked
             started = asyncio.get_running_loop().time()
-            response = await http.post("/graphql", json={"query": PERSONAS})
+            response = await http.post("/graphql", json=adjust)
             elapsed = asyncio.get_running_loop().time() - started
-            await blocker.rollback()
+            if not session_db.is_sqlite:
+                # (PostgreSQL's lock holds readers too: a query is stopped alike; SQLite's readers never wait)
+                read = await http.post("/graphql", json={"query": PERSONAS})
+                assert read.status_code == 503
         assert response.status_code == 503
         body = response.json()
         assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
         assert "longer than 0.5 s" in body["errors"][0]["message"]
         assert 0.4 < elapsed < 3
-        # And the server goes on serving
-        assert (await http.post("/graphql", json={"query": PERSONAS})).json()["data"]["personas"]["totalCount"] == 0
+        # And it wrote nothing: no points, no ledger entry
+        card = (await http.post("/graphql", json=points)).json()["data"]["persona"]
+        assert card == {"rewardPoints": 0, "history": {"points": {"totalCount": 0}}}
+        # And no lock is left behind: the same mutation now runs, once
+        again = (await http.post("/graphql", json=adjust)).json()["data"]["adjustPoints"]
+        assert again == {"persona": {"rewardPoints": 7}, "userErrors": []}
+        card = (await http.post("/graphql", json=points)).json()["data"]["persona"]
+        assert card == {"rewardPoints": 7, "history": {"points": {"totalCount": 1}}}
 
 
 async def test_html_pages_carry_security_headers(owner: World) -> None:

@@ -236,6 +236,20 @@ async def test_the_preview_of_another_organizations_persona_is_not_found(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["NOT_FOUND"]
 
 
+@pytest.mark.parametrize("malformed", ["s", "m"])
+async def test_a_malformed_id_in_the_preview_is_bad_user_input_whichever_it_is(
+    manager_client: GraphQLClient, malformed: str
+) -> None:
+    # Given one well-formed id of a persona that does not exist, and one malformed id
+    unknown = to_global_id("Persona", uuid.uuid4())
+    variables = {"s": unknown, "m": unknown, malformed: "%%%not-an-id"}
+    # When the preview is asked for, then the malformed id is the error, not the unknown one
+    body = await manager_client.execute(PREVIEW, variables)
+    assert body["data"]["mergePreview"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert "Malformed ID" in body["errors"][0]["message"]
+
+
 @pytest.mark.parametrize("role", [Role.STAFF, Role.ANALYST, Role.MARKETING, Role.OPERATOR])
 async def test_the_preview_needs_merge_personas(
     client_for: ClientFactory, pair: tuple[MadePersona, MadePersona], role: Role

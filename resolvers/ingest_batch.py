@@ -1,0 +1,276 @@
+"""ingestContacts set-wise: a batch of contacts in a handful of statements.
+
+Every row is validated first (a bad row is REJECTED before anything is
+written). One statement reads the owners of all the batch's identity keys;
+the rows are then planned in input order in memory (resolvers/ingest_plan.py)
+and the plan is written with multi-row INSERTs and upserts, in one savepoint.
+
+What the plan does not take goes row by row (resolvers/ingest.py, a
+savepoint per row with a retry): a row whose keys belong to two personas (an
+automatic merge), and every row of a segment whose write hit a unique key,
+which means a concurrent transaction claimed a key of it meanwhile. After such
+a row the owners are read again for the rows that follow.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Consent,
+    ConsentEvent,
+    CustomAttribute,
+    IdentityKey,
+    LegacyPointImport,
+    Organization,
+    Persona,
+    PersonaTag,
+    Store,
+    Suppression,
+)
+from models.base import utcnow
+from models.enums import IdentityKind
+from resolvers.consent import contact_hash
+from resolvers.errors import UserError, UserErrors
+from resolvers.ingest import ingest_one
+from resolvers.ingest_plan import BatchPlan, ContactRow, Known
+from resolvers.ingest_rules import (
+    ContactData,
+    IngestOutcome,
+    clean,
+    errors_of,
+    may_need_suppression,
+    validate_contact,
+)
+from resolvers.numbers import claim_persona_numbers
+from resolvers.upsert import insert_on_conflict, insert_rows
+
+PERSONAS = Persona.__table__  # type: ignore[attr-defined]
+KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
+ATTRIBUTES = CustomAttribute.__table__  # type: ignore[attr-defined]
+TAGS = PersonaTag.__table__  # type: ignore[attr-defined]
+CONSENTS = Consent.__table__  # type: ignore[attr-defined]
+EVENTS = ConsentEvent.__table__  # type: ignore[attr-defined]
+LEGACY = LegacyPointImport.__table__  # type: ignore[attr-defined]
+STORES = Store.__table__  # type: ignore[attr-defined]
+SUPPRESSIONS = Suppression.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class RowResult:
+    """What became of one row: its persona by id and number (the caller reads the rows it shows)."""
+
+    outcome: IngestOutcome
+    persona_id: uuid.UUID | None = None
+    number: int | None = None
+    errors: list[UserError] = field(default_factory=list)
+
+
+async def ingest_contacts(
+    session: AsyncSession,
+    org: Organization,
+    source: str,
+    contacts: Sequence[ContactData],
+    *,
+    actor: str,
+    path: list[str],
+    number_block: int = 50,
+) -> list[RowResult]:
+    """One result per contact, in input order; the caller owns the transaction."""
+    rows = [(contact, [*path, str(i)]) for i, contact in enumerate(contacts)]
+    return await ingest_at(session, org, source, rows, actor=actor, number_block=number_block)
+
+
+async def ingest_at(
+    session: AsyncSession,
+    org: Organization,
+    source: str,
+    contacts: Sequence[tuple[ContactData, list[str]]],
+    *,
+    actor: str,
+    number_block: int = 50,
+) -> list[RowResult]:
+    """ingest_contacts, with each row's errors at the input path given with it."""
+    results: list[RowResult | None] = [None] * len(contacts)
+    rows = []
+    for i, (contact, where) in enumerate(contacts):
+        try:
+            rows.append(ContactRow(i, source, contact, validate_contact(org, contact, where), where))
+        except (UserError, UserErrors) as e:
+            results[i] = RowResult(IngestOutcome.REJECTED, errors=errors_of(e))
+    for row, error in zip(rows, await store_errors(session, org.id, rows), strict=True):
+        if error is not None:
+            results[row.index] = RowResult(IngestOutcome.REJECTED, errors=[error])
+    pending = [row for row in rows if results[row.index] is None]
+    while pending:
+        plan = BatchPlan(org.id, await load_known(session, org.id, pending), actor)
+        planned = []
+        for row in pending:
+            if len(plan.owners(row.keys)) > 1:
+                break  # a merge: after what is planned so far
+            planned.append((row, plan.apply(row, utcnow())))
+        if not planned:
+            results[pending[0].index] = await _row_by_row(session, org, pending[0], actor, number_block)
+            pending = pending[1:]
+            continue
+        if await write_segment(session, org, plan, number_block):
+            for row, (persona_id, outcome) in planned:
+                results[row.index] = RowResult(outcome, persona_id, plan.persona(persona_id)["number"])
+        else:
+            for row, _ in planned:
+                results[row.index] = await _row_by_row(session, org, row, actor, number_block)
+        pending = pending[len(planned) :]
+    assert all(r is not None for r in results)
+    return [r for r in results if r is not None]
+
+
+async def _row_by_row(
+    session: AsyncSession, org: Organization, row: ContactRow, actor: str, number_block: int
+) -> RowResult:
+    result = await ingest_one(
+        session, org, row.source, row.contact, actor=actor, path=row.path, number_block=number_block
+    )
+    persona = result.persona
+    return RowResult(
+        result.outcome, persona.id if persona else None, persona.number if persona else None, result.errors
+    )
+
+
+async def store_errors(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[ContactRow]) -> list[UserError | None]:
+    """NOT_FOUND for each row whose favoriteStoreId names no store of the organization (one statement)."""
+    wanted = {store for row in rows if (store := row.contact.favorite_store_id) is not None}
+    found = set()
+    if wanted:
+        stmt = select(STORES.c.id).where(STORES.c.org_id == org_id, STORES.c.id.in_(sorted(wanted)))
+        found = set((await session.execute(stmt)).scalars())
+    return [
+        UserError("NOT_FOUND", "No store with that id.", [*row.path, "favoriteStoreId"])
+        if row.contact.favorite_store_id is not None and row.contact.favorite_store_id not in found
+        else None
+        for row in rows
+    ]
+
+
+async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[ContactRow]) -> Known:
+    """The owners of the rows' keys in one statement; their consents, the suppressed contacts and the
+    legacy imports already made, each in one statement and only when a row needs them."""
+    known = Known()
+    phones = sorted({row.keys.phone for row in rows if row.keys.phone})
+    emails = sorted({row.keys.email for row in rows if row.keys.email})
+    k = KEYS.c
+    owners = await session.execute(
+        select(k.kind, k.value, PERSONAS)
+        .join(PERSONAS, (PERSONAS.c.org_id == k.org_id) & (PERSONAS.c.id == k.persona_id))
+        .where(
+            k.org_id == org_id,
+            or_(
+                and_(k.kind == IdentityKind.PHONE.value, k.value.in_(phones)),
+                and_(k.kind == IdentityKind.EMAIL.value, k.value.in_(emails)),
+            ),
+        )
+    )
+    for found in owners.mappings():
+        persona = {name: found[name] for name in PERSONAS.c.keys()}  # noqa: SIM118 (column names)
+        known.owner_of[(found["kind"], found["value"])] = persona["id"]
+        known.personas.setdefault(persona["id"], persona)
+    owner_ids = sorted(known.personas)
+    if owner_ids and any(row.contact.consents for row in rows):
+        c = CONSENTS.c
+        held = await session.execute(
+            select(c.persona_id, c.channel, c.status, c.source).where(c.org_id == org_id, c.persona_id.in_(owner_ids))
+        )
+        for persona_id, channel, status, source in held:
+            known.consents.setdefault(persona_id, {})[channel] = (status, source)
+    if any(may_need_suppression(row.contact.consents) for row in rows):
+        values = {*phones, *emails} | {p[name] for p in known.personas.values() for name in ("phone", "email")}
+        hashes = {contact_hash(v): v for v in values if v}
+        s = SUPPRESSIONS.c
+        stmt = select(s.contact_hash).where(s.org_id == org_id, s.contact_hash.in_(sorted(hashes)))
+        known.suppressed = {hashes[h] for h in (await session.execute(stmt)).scalars()}
+    imported: dict[str, set[str]] = {}  # source -> sourceIds, asked per source as the primary key serves it
+    for row in rows:
+        if row.contact.legacy_points and (source_id := clean(row.contact.source_id)):
+            imported.setdefault(row.source, set()).add(source_id)
+    if imported:
+        lp = LEGACY.c
+        per_source = (and_(lp.source == source, lp.source_id.in_(sorted(ids))) for source, ids in imported.items())
+        stmt = select(lp.source, lp.source_id).where(lp.org_id == org_id, or_(*per_source))
+        known.legacy = {(source, source_id) for source, source_id in await session.execute(stmt)}
+    return known
+
+
+async def write_segment(session: AsyncSession, org: Organization, plan: BatchPlan, number_block: int) -> bool:
+    """Write the plan in one savepoint; False (and nothing written) when a unique key was taken meanwhile."""
+    savepoint = await session.begin_nested()
+    try:
+        await write_contacts(session, org, plan, number_block)
+        await plan.rollups.write(session, org.id)
+        await write_legacy_imports(session, plan)
+    except IntegrityError:
+        await savepoint.rollback()
+        return False
+    await savepoint.commit()
+    return True
+
+
+async def write_contacts(session: AsyncSession, org: Organization, plan: BatchPlan, number_block: int) -> None:
+    """The personas, keys, traits, attributes, tags and consents of the plan (not its points)."""
+    numbers = await claim_persona_numbers(session, org.id, len(plan.new), number_block)
+    for persona, number in zip(plan.new.values(), numbers, strict=True):
+        persona["number"] = number
+    if plan.new:
+        await insert_rows(session, insert(PERSONAS), list(plan.new.values()))
+    if plan.keys:
+        # In one order in every transaction: two batches claiming the same keys queue, never deadlock.
+        await insert_rows(session, insert(KEYS), sorted(plan.keys, key=lambda k: (k["kind"], k["value"])))
+    await _update_personas(session, org.id, plan)
+    if plan.attributes:
+        a = ATTRIBUTES.c
+        stmt = insert_on_conflict(session, ATTRIBUTES)
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[a.org_id, a.persona_id, a.key],
+            set_={"value": new.value, "source": new.source, "updated_at": new.updated_at},
+            where=a.value != new.value,
+        )
+        await insert_rows(session, stmt, [plan.attributes[k] for k in sorted(plan.attributes)])
+    if plan.tags:
+        stmt = insert_on_conflict(session, TAGS).on_conflict_do_nothing()
+        await insert_rows(session, stmt, [plan.tags[k] for k in sorted(plan.tags)])
+    if plan.consents:
+        c = CONSENTS.c
+        stmt = insert_on_conflict(session, CONSENTS)
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.org_id, c.persona_id, c.channel],
+            set_={"status": new.status, "source": new.source, "updated_at": new.updated_at},
+        )
+        await insert_rows(session, stmt, [plan.consents[k] for k in sorted(plan.consents)])
+    if plan.events:
+        await insert_rows(session, insert(EVENTS), plan.events)
+
+
+async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: BatchPlan) -> None:
+    """Known personas get the columns the batch changed on them: one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for persona_id in sorted(plan.changed):
+        columns = tuple(sorted(plan.changed[persona_id]))
+        persona = plan.known.personas[persona_id]
+        groups[columns].append({"b_org": org_id, "b_id": persona_id, **{c: persona[c] for c in columns}})
+    stmt = update(PERSONAS).where(PERSONAS.c.org_id == bindparam("b_org"), PERSONAS.c.id == bindparam("b_id"))
+    for params in groups.values():
+        await session.execute(stmt, params)
+
+
+async def write_legacy_imports(session: AsyncSession, plan: BatchPlan) -> None:
+    """After the ledger entries they point at (RollupBatch.write gives the entries their ids)."""
+    if plan.legacy:
+        await insert_rows(session, insert(LEGACY), [{**row, "entry_id": posting.id} for row, posting in plan.legacy])
