@@ -265,6 +265,15 @@ async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: Batch
         columns = tuple(sorted(plan.changed[persona_id]))
         persona = plan.known.personas[persona_id]
         groups[columns].append({"b_org": org_id, "b_id": persona_id, **{c: persona[c] for c in columns}})
+    if not groups:
+        return
+    # Locked first, all at once and in id order: two batches that change the same personas
+    # (in different column groups) then queue on the first one instead of deadlocking.
+    # SQLite has one write lock for the file and renders no FOR UPDATE.
+    p = PERSONAS.c
+    await session.execute(
+        select(p.id).where(p.org_id == org_id, p.id.in_(sorted(plan.changed))).order_by(p.id).with_for_update()
+    )
     stmt = update(PERSONAS).where(PERSONAS.c.org_id == bindparam("b_org"), PERSONAS.c.id == bindparam("b_id"))
     for params in groups.values():
         await session.execute(stmt, params)
