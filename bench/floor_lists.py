@@ -183,12 +183,11 @@ def search_conditions(query: str | None, region_code: str = "1") -> tuple[str, s
         whole, starts = [], []
         for n, word in enumerate(words):
             w = _like(word)
-            params.update({f"w{n}": f"%{w}%", f"s{n}": f"{w}%", f"m{n}": f"% {w}%"})
-            params.update({f"e{n}": w, f"b{n}": f"{w} %", f"a{n}": f"% {w}", f"i{n}": f"% {w} %"})
+            params.update({f"w{n}": f"%{w}%", f"s{n}": f"% {w}%", f"i{n}": f"% {w} %"})
             conditions.append(f"{FULL_NAME} LIKE %(w{n})s")
-            like = [f"{FULL_NAME} LIKE %({k}{n})s" for k in "ebai"]
-            whole.append("(" + " OR ".join(like) + ")")
-            starts.append(f"({FULL_NAME} LIKE %(s{n})s OR {FULL_NAME} LIKE %(m{n})s)")
+            # A whole word: the name spaced on both sides holds it spaced; a word start: spaced before.
+            whole.append(f"(' ' || {FULL_NAME} || ' ' LIKE %(i{n})s)")
+            starts.append(f"(' ' || {FULL_NAME} LIKE %(s{n})s)")
         params["typed"] = " ".join(words)
         # The app's relevance: the exact name, then whole words, then word starts, then the rest.
         rank = (
@@ -199,16 +198,30 @@ def search_conditions(query: str | None, region_code: str = "1") -> tuple[str, s
 
 
 def personas_statement(where: str, rank: str) -> str:
-    """{"data": {"personas": {totalCount, pageInfo, nodes}}}: the Personas page (search) order."""
+    """{"data": {"personas": {totalCount, pageInfo, nodes}}}: the Personas page (search) order.
+
+    A ranked search (name words) ranks narrow rows of every match, counting them in the
+    same pass (count(*) OVER ()), and builds the nodes of the page's rows only."""
     cursor = f"{F}.b64(x.rank || '|' || {F}.iso(x.created_at) || '|' || replace(x.id::text, '-', ''))"
-    order = ("" if rank == "0" else f"{rank}, ") + "p.created_at DESC, p.id DESC"
-    page = (
-        f"SELECT p.*, {rank} AS rank, row_number() OVER (ORDER BY {order}) AS rn,"
-        f" {PERSONA_NODE} AS node FROM personas p WHERE {where} ORDER BY {order} LIMIT %(first)s + 1"
-    )
+    if rank == "0":
+        order = "p.created_at DESC, p.id DESC"
+        page = (
+            f"SELECT p.*, {rank} AS rank, row_number() OVER (ORDER BY {order}) AS rn,"
+            f" {PERSONA_NODE} AS node FROM personas p WHERE {where} ORDER BY {order} LIMIT %(first)s + 1"
+        )
+        total = f"(SELECT count(*) FROM personas p WHERE {where})"
+    else:
+        matches = f"SELECT p.id, p.created_at, {rank} AS rank, count(*) OVER () AS total FROM personas p WHERE {where}"
+        order = "m.rank, m.created_at DESC, m.id DESC"
+        top = f"SELECT m.* FROM ({matches}) m ORDER BY {order} LIMIT %(first)s + 1"
+        page = (
+            "SELECT p.*, m.rank, m.total, row_number() OVER (ORDER BY m.rank, p.created_at DESC, p.id DESC) AS rn,"
+            f" {PERSONA_NODE} AS node FROM ({top}) m JOIN personas p ON p.org_id = %(org)s AND p.id = m.id"
+        )
+        total = "coalesce(max(x.total), 0)"
     return (
         "SELECT json_build_object('data', json_build_object('personas', json_build_object("
-        f"'totalCount', (SELECT count(*) FROM personas p WHERE {where}), "
+        f"'totalCount', {total}, "
         "'pageInfo', json_build_object('hasNextPage', count(*) > %(first)s, 'endCursor', "
         f"(array_agg({cursor} ORDER BY x.rn DESC) FILTER (WHERE x.rn <= %(first)s))[1]), "
         "'nodes', coalesce(json_agg(x.node ORDER BY x.rn) FILTER (WHERE x.rn <= %(first)s), '[]')"

@@ -1,6 +1,7 @@
 """Fill PostgreSQL with a realistic organization at a chosen scale, with COPY.
 
     .venv/bin/python -m bench.generate --scale small [--url URL] [--keep-db DIR] [--workers N] [--force]
+                                       [--history-fraction F]
 
 Scales (personas / orders / messages; the ledger comes out at about two
 entries per member order plus gifts and redemptions):
@@ -19,6 +20,14 @@ a few orders, a long tail has thousands; four probe personas have exactly
 5, 50, 500 and 5,000 orders (those that fit the scale) for the card's
 flatness check. Rollups and purchase counts are computed from the generated
 rows and copied too; a sample is checked against resolvers/rollups.recompute.
+
+--history-fraction F (0 < F <= 1) keeps every persona with its identity keys,
+consents, attributes, tags and sign-ups, but makes only F of the scale's orders
+and messages (and so of the order lines, ledger entries, actions, pixel events
+and surveys that hang off them), with the same skew. It is for the search
+figures at `large` where the disk cannot hold the whole history (search reads
+personas, identity keys, tags and rollups, never the history). The fraction
+is written into the organization's name, e.g. "... (bench-large, history x0.1)".
 """
 
 from __future__ import annotations
@@ -83,11 +92,13 @@ def slug_for(scale: str) -> str:
     return f"bench-{scale}"
 
 
-def plans(scale: Scale, seed: int) -> list[Plan]:
+def plans(scale: Scale, seed: int, history_fraction: float = 1.0) -> list[Plan]:
     rng = random.Random(seed)
-    orders = lognormal_counts(rng, scale.personas, scale.orders, sigma=1.9, cap=scale.order_cap)
-    messages = lognormal_counts(rng, scale.personas, scale.messages, sigma=1.0, cap=2000)
-    probes = [p for p in PROBE_SIZES if p <= scale.orders // 10]
+    total_orders = round(scale.orders * history_fraction)
+    total_messages = round(scale.messages * history_fraction)
+    orders = lognormal_counts(rng, scale.personas, total_orders, sigma=1.9, cap=scale.order_cap)
+    messages = lognormal_counts(rng, scale.personas, total_messages, sigma=1.0, cap=2000)
+    probes = [p for p in PROBE_SIZES if p <= total_orders // 10]
     for k, size in enumerate(probes):
         orders[1 + k] = size  # persona numbers 2, 3, 4, 5
     return [
@@ -126,13 +137,16 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], table: str, data: str) -> Non
         copy.write(data)
 
 
-def _setup_org(cur: psycopg.Cursor[tuple[object, ...]], slug: str, now: dt.datetime, n: int) -> Org:
+def _setup_org(
+    cur: psycopg.Cursor[tuple[object, ...]], slug: str, now: dt.datetime, n: int, history_fraction: float = 1.0
+) -> Org:
     org_id = str(uuid.uuid4())
+    history = "" if history_fraction == 1 else f", history x{history_fraction:g}"
     cur.execute(
         "INSERT INTO organizations (id, slug, name, default_region, points_per_dollar_milli, points_per_order,"
         " show_pin_in_wallets, referral_points_enabled, referral_points, points_expire_after_days,"
         " next_persona_number, created_at) VALUES (%s, %s, %s, 'US', 1000, 5, true, false, 0, NULL, %s, %s)",
-        (org_id, slug, f"Benchmark dispensary ({slug})", n * 2 + 1000, now - dt.timedelta(days=3 * 365)),
+        (org_id, slug, f"Benchmark dispensary ({slug}{history})", n * 2 + 1000, now - dt.timedelta(days=3 * 365)),
     )
     store_ids = [str(uuid.uuid4()) for _ in STORES]
     for store_id, name in zip(store_ids, STORES, strict=True):
@@ -195,9 +209,20 @@ def existing(url: str, slug: str) -> uuid.UUID | None:
 
 
 def generate(
-    url: str, scale_name: str, *, seed: int = 1, workers: int | None = None, force: bool = False, quiet: bool = False
+    url: str,
+    scale_name: str,
+    *,
+    seed: int = 1,
+    workers: int | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    history_fraction: float = 1.0,
 ) -> Generated:
-    """Migrate, then make the organization `bench-<scale>` unless it exists (or force)."""
+    """Migrate, then make the organization `bench-<scale>` unless it exists (or force).
+
+    `history_fraction` < 1 makes that fraction of the scale's orders and messages only."""
+    if not 0 < history_fraction <= 1:
+        raise ValueError(f"history_fraction must be in (0, 1], got {history_fraction}")
     say = (lambda *_: None) if quiet else print
     migrate(Settings(database_url=sqlalchemy_url(url)))
     slug = slug_for(scale_name)
@@ -210,13 +235,13 @@ def generate(
     scale = SCALES[scale_name]
     workers = max(1, (os.cpu_count() or 2) - 1) if workers is None else workers
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    work = plans(scale, seed)
+    work = plans(scale, seed, history_fraction)
     rows = dict.fromkeys(TABLES, 0)
     started = time.perf_counter()
     with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cur:
         checked = _skip_foreign_key_checks(cur)
         rebuild = _drop_secondary_indexes(cur)
-        org = _setup_org(cur, slug, now, scale.personas)
+        org = _setup_org(cur, slug, now, scale.personas, history_fraction)
         survivors: list[tuple[str, int]] = []
         for n, chunk in enumerate(_chunks(org, work, seed, workers), start=1):
             for table, (count, data) in chunk.items():
@@ -304,9 +329,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, help="generator processes (default: cores - 1; 0 = in process)")
     parser.add_argument("--force", action="store_true", help="generate a new organization even if one exists")
+    parser.add_argument(
+        "--history-fraction",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="make only this fraction (0 < F <= 1) of the scale's orders and messages; every persona is kept",
+    )
     args = parser.parse_args()
+    if not 0 < args.history_fraction <= 1:
+        parser.error("--history-fraction must be above 0 and at most 1")
     with contextlib_url(args.url, args.keep_db) as url:
-        result = generate(url, args.scale, seed=args.seed, workers=args.workers, force=args.force)
+        result = generate(
+            url,
+            args.scale,
+            seed=args.seed,
+            workers=args.workers,
+            force=args.force,
+            history_fraction=args.history_fraction,
+        )
         bad = asyncio.run(verify_rollups(url, result.org_id))
         print("rollups check: " + ("every sampled persona matches a recompute" if not bad else f"{bad} differ"))
         raise SystemExit(1 if bad else 0)

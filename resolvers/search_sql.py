@@ -122,18 +122,28 @@ def _contains(word: str) -> ColumnElement[bool]:
     return FULL_NAME.like(func.lower(literal(f"%{_like_escape(word)}%")), escape="\\")
 
 
-def _like_any(*patterns: str) -> ColumnElement[bool]:
-    return or_(*(FULL_NAME.like(func.lower(literal(p)), escape="\\") for p in patterns))
+# With a space before (and after) the name, a word of it is a space and the word (and a
+# space): one LIKE per word asks what four (whole word) or two (word start) would.
+def _whole_word(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
+    """The word whole: the name is it, starts with it and a space, ends with a space and it, or holds it spaced."""
+    spaced = _SPACE.concat(name).concat(_SPACE)
+    return spaced.like(func.lower(literal(f"% {_like_escape(word)} %")), escape="\\")
 
 
-def _whole_word(word: str) -> ColumnElement[bool]:
-    w = _like_escape(word)
-    return _like_any(w, f"{w} %", f"% {w}", f"% {w} %")
+def _word_start(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
+    """A word of the name starts with it: the name starts with it, or a space and it occur."""
+    return _SPACE.concat(name).like(func.lower(literal(f"% {_like_escape(word)}%")), escape="\\")
 
 
-def _word_start(word: str) -> ColumnElement[bool]:
-    w = _like_escape(word)
-    return _like_any(f"{w}%", f"% {w}%")
+def relevance(name: ColumnElement[str], words: Sequence[str]) -> ColumnElement[int]:
+    """How well a full name (as FULL_NAME renders it) answers the name words, best first:
+    0 the exact name typed, 1 every word whole, 2 every word starting a word, 3 the rest."""
+    return case(
+        (func.trim(name) == func.lower(literal(" ".join(words))), 0),
+        (and_(*(_whole_word(name, w) for w in words)), 1),
+        (and_(*(_word_start(name, w) for w in words)), 2),
+        else_=3,
+    )
 
 
 def _persona_ids(org_id: uuid.UUID, table: Any, *where: Any) -> ColumnElement[bool]:
@@ -282,10 +292,16 @@ def _comparison(term: Comparison, org_id: uuid.UUID, now: dt.datetime) -> Column
 
 @dataclass(frozen=True)
 class CompiledSearch:
-    """The WHERE of a search, and its relevance (None when every match ranks alike)."""
+    """The WHERE of a search, and its relevance (None when every match ranks alike).
+
+    `selective`: an exact email, phone or quoted name narrows the matches to a
+    handful, so counting them costs nothing next to finding them."""
 
     conditions: list[ColumnElement[bool]]
     rank: ColumnElement[int] | None
+    selective: bool = False
+    # The bare name words that `rank` ranks by (relevance(FULL_NAME, name_words)).
+    name_words: tuple[str, ...] = ()
 
 
 def compile_search(
@@ -310,16 +326,9 @@ def compile_search(
         conditions.append(or_(P.phone.is_not(None), P.email.is_not(None)))
     conditions += [term_condition(t, org_id, dialect, region=region, now=now) for t in query.terms]
     conditions += [_contains(word) for word in query.name_words]
-    rank = None
-    if query.name_words:
-        typed = " ".join(query.name_words)
-        rank = case(
-            (func.trim(FULL_NAME) == func.lower(literal(typed)), 0),
-            (and_(*(_whole_word(w) for w in query.name_words)), 1),
-            (and_(*(_word_start(w) for w in query.name_words)), 2),
-            else_=3,
-        )
-    return CompiledSearch(conditions, rank)
+    rank = relevance(FULL_NAME, query.name_words) if query.name_words else None
+    selective = any(isinstance(t, Email | Phone | ExactName) for t in query.terms)
+    return CompiledSearch(conditions, rank, selective, query.name_words)
 
 
 async def compile_for_org(

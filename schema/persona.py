@@ -14,6 +14,7 @@ from permissions.fields import guarded
 from permissions.matrix import Permission
 from resolvers.card import ranked, shopping_habits
 from resolvers.links import persona_token, referral_url, sharing_url, staff_app_url, wallet_url
+from resolvers.search_pages import CARRIED_POINTS
 from schema.context import Info
 from schema.discounts import DiscountOffer, active_discount_rows
 from schema.enums import SourceKind
@@ -85,6 +86,9 @@ class Persona(Node):
 
     @guarded(Permission.VIEW_POINTS, description="The points balance.")
     async def reward_points(self, info: Info) -> int | None:
+        carried = getattr(self.row, CARRIED_POINTS, None)  # a Personas page row reads it (search_pages.Carry)
+        if carried is not None:
+            return int(carried)
         rollup = await info.context.loaders.rollup_by_persona.load(self.row.id)
         return rollup.points_balance if rollup else 0
 

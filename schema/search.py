@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers.search import parse_search
 from resolvers.search_conditions import SMART_CONDITIONS
-from resolvers.search_pages import SearchPageRequest, search_count, search_page
+from resolvers.search_pages import (
+    Carry,
+    SearchPageRequest,
+    carried_tags,
+    search_count,
+    search_page,
+    search_page_counted,
+)
 from resolvers.search_sql import CompiledSearch, Dialect, compile_search
 from schema.context import Info
 from schema.persona import Persona
-from schema.relay import Connection
+from schema.relay import Connection, asks_total_count
 
 PersonaConnection = Connection[Persona]
 
@@ -38,12 +48,46 @@ async def compile_for_viewer(
     return compile_search(parsed, org_id, dialect, region=region, include_archived=include_archived, with_pii=with_pii)
 
 
+def _node_fields(selections: Iterable[Selection], path: tuple[str, ...] = ()) -> Iterable[str]:
+    """The fields selected on the connection's nodes (`nodes { ... }`, `edges { node { ... } }`), through fragments."""
+    for selection in selections:
+        if not isinstance(selection, SelectedField):
+            yield from _node_fields(selection.selections, path)
+        elif path in (("nodes",), ("edges", "node")):
+            yield selection.name
+        elif (*path, selection.name) in (("nodes",), ("edges",), ("edges", "node")):
+            yield from _node_fields(selection.selections, (*path, selection.name))
+
+
+def _carry(info: Info) -> Carry:
+    """What the page's statement reads beside each persona: what the nodes select of it."""
+    wanted = {name for field in info.selected_fields for name in _node_fields(field.selections)}
+    return Carry(points="rewardPoints" in wanted, tags="tags" in wanted)
+
+
 async def persona_connection(info: Info, search: CompiledSearch, request: SearchPageRequest) -> PersonaConnection:
+    """The page, and totalCount when selected: from the page's own statement where that
+    costs no pass of its own (search_page_counted), else a count statement of its own.
+
+    The page's statement also reads the points balance and the tags of its personas
+    when the nodes select them (Carry): the tags go into the request's tags loader,
+    the balance rides on the row (Persona.reward_points), so neither takes a statement."""
     db = info.context.db
+    total: int | None = None
+    carry = _carry(info)
     async with db.read() as conn:
-        page = await search_page(conn, search, request)
+        if asks_total_count(info):
+            page, total = await search_page_counted(conn, search, request, carry)
+        else:
+            page = await search_page(conn, search, request, carry)
+    if carry.tags:
+        tags = info.context.loaders.tags_by_persona
+        for row in page.items:
+            tags.prime(row.id, carried_tags(row))
 
     async def count() -> int:
+        if total is not None:
+            return total
         async with db.read() as conn:
             return await search_count(conn, search)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlmodel import SQLModel
 
 from database import Database
@@ -130,6 +130,78 @@ async def test_relevance_pages_forward_and_back_without_gaps(staff_client: Graph
             break
         before = data["pageInfo"]["startCursor"]
     assert back == seen
+
+
+PAGE_WITHOUT_COUNT = """
+query ($q: String, $first: Int, $after: String) {
+  personas(query: $q, first: $first, after: $after) { edges { cursor node { fullName } } }
+}
+"""
+
+
+PAGE_SHOWS = """
+query ($q: String) {
+  personas(query: $q, first: 50) {
+    nodes { id rewardPoints tags }
+    edges { node { ...Shown } }
+  }
+}
+fragment Shown on Persona { id rewardPoints tags }
+"""
+CARD_SHOWS = "query ($id: ID!) { persona(id: $id) { rewardPoints tags } }"
+
+
+async def test_the_page_shows_the_points_and_tags_each_card_shows(
+    db: Database, org: Organization, staff_client: GraphQLClient
+) -> None:
+    # Given personas with points, with tags in any order and case, without tags, and one without a rollup
+    made = [
+        await make_persona(
+            db, org, source_id=f"kim-{n}", first_name=first, last_name="Park", email=f"{first.lower()}@example.com",
+            tags=tags, legacy_points=points,
+        )
+        for n, (first, tags, points) in enumerate(
+            (("Kim", ["vip", "Beta", "alpha", "Zed"], 120), ("Kimi", [], 30), ("Kimberly", ["b", "a"], None))
+        )
+    ]  # fmt: skip
+    rollups = SQLModel.metadata.tables["persona_rollups"]
+    async with db.session() as session, session.begin():
+        await session.execute(delete(rollups).where(rollups.c.org_id == org.id, rollups.c.persona_id == made[-1].id))
+    for query in (None, "kim park", "park", '"Kim Park"', "kimi@example.com"):
+        # When the Personas page lists them (as nodes and through edges and a fragment)
+        page = (await staff_client.data(PAGE_SHOWS, {"q": query}))["personas"]
+        shown = page["nodes"] + [e["node"] for e in page["edges"]]
+        assert shown, query
+        for node in shown:
+            # Then each shows the points and tags of its card
+            card = (await staff_client.data(CARD_SHOWS, {"id": node["id"]}))["persona"]
+            assert {"rewardPoints": node["rewardPoints"], "tags": node["tags"]} == card, (query, node)
+    card = (await staff_client.data(CARD_SHOWS, {"id": made[0].gid}))["persona"]
+    assert card == {"rewardPoints": 120, "tags": sorted(["vip", "Beta", "alpha", "Zed"])}
+    assert (await staff_client.data(CARD_SHOWS, {"id": made[-1].gid}))["persona"]["rewardPoints"] == 0
+
+
+@pytest.mark.usefixtures("cast")
+async def test_total_count_is_the_whole_search_on_every_page(staff_client: GraphQLClient) -> None:
+    # Given three names containing "lee", and the cursor of the last of them
+    last = (await staff_client.data(PAGE_WITHOUT_COUNT, {"q": "lee", "first": 3}))["personas"]["edges"][-1]
+    assert last["node"]["fullName"] == JOANN
+    for variables in (
+        # When a ranked search is paged: forward, past the last match, and backward
+        {"q": "lee", "first": 2},
+        {"q": "lee", "first": 1, "after": last["cursor"]},
+        {"q": "lee", "last": 1, "before": last["cursor"]},
+        {"q": "lee", "last": 5},
+    ):
+        # Then totalCount counts every match, whatever the page holds
+        assert (await staff_client.data(SEARCH, variables))["personas"]["totalCount"] == 3, variables
+    # And exact searches count their matches, none included
+    for query, total in (('"Ann Lee"', 1), ("ann@example.com", 1), ("(415) 555-0101", 1), ('"Nobody Here"', 0)):
+        data = (await staff_client.data(SEARCH, {"q": query}))["personas"]
+        assert (data["totalCount"], len(data["nodes"])) == (total, total), query
+    ann = (await staff_client.data(SEARCH, {"q": '"Ann Lee"'}))["personas"]["pageInfo"]["endCursor"]
+    past = (await staff_client.data(SEARCH, {"q": '"Ann Lee"', "after": ann}))["personas"]
+    assert (past["totalCount"], past["nodes"]) == (1, [])
 
 
 @pytest.mark.usefixtures("cast")
@@ -455,7 +527,7 @@ POSTGRESQL_INDEXES = [
     ("(415) 200-1234", "identity_keys_pkey"),
     ("nakamura", "ix_personas_name_trgm"),
     ("ann12", "ix_personas_name_trgm"),
-    ('"Ann12 Lee"', "ix_personas_first_name"),
+    ('"Ann12 Lee"', "ix_personas_full_name"),
     ("tag:tag7", "ix_persona_tags_tag"),
     ("attr:tier=t3", "ix_custom_attributes_key_value"),
     ("opted_in:VOICE_DROP", "ix_consents_channel_status"),
