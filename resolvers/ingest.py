@@ -83,25 +83,6 @@ class ContactResult:
     errors: list[UserError] = field(default_factory=list)
 
 
-async def ingest_contacts(
-    session: AsyncSession,
-    org: Organization,
-    source: str,
-    contacts: Sequence[ContactData],
-    *,
-    actor: str,
-    path: list[str],
-    number_block: int = 50,
-) -> list[ContactResult]:
-    """Row by row, each in its own savepoint; the caller owns the transaction.
-
-    ingestContacts and the CSV import go set-wise (resolvers/ingest_batch.py), with the same results."""
-    return [
-        await ingest_one(session, org, source, contact, actor=actor, path=[*path, str(i)], number_block=number_block)
-        for i, contact in enumerate(contacts)
-    ]
-
-
 async def ingest_one(
     session: AsyncSession,
     org: Organization,
@@ -374,7 +355,6 @@ __all__ = [
     "check_batch_size",
     "check_source",
     "errors_of",
-    "ingest_contacts",
     "ingest_one",
     "persona_rows",
     "personas_for_keys",

@@ -41,7 +41,8 @@ from models import (
 from models.enums import MergeKind, PointsEntryKind
 from resolvers import merges
 from resolvers.errors import UserError
-from resolvers.ingest import ConsentData, ContactData, IngestOutcome, ingest_contacts
+from resolvers.ingest import ConsentData, ContactData, IngestOutcome
+from resolvers.ingest_batch import ingest_contacts
 from resolvers.orders import LineData, OrderData, OrderOutcome, record_order
 from resolvers.points import post_entry
 
@@ -150,12 +151,12 @@ async def given_two_duplicates(db: Database, org: Organization) -> Duplicates:
     flower = LineData(product="Blue Dream", quantity=2, unit_price=Decimal("10.00"), brand="Acme", category="Flower")
     gummies = LineData(product="Gummies", quantity=3, unit_price=Decimal("5.00"), brand="Wana", category="Edible")
     await order(db, org, "ann-order-1", ANN_PHONE, days_ago(20), flower)
-    await points(db, org, ann.persona.id, 5, note="welcome")
+    await points(db, org, ann.persona_id, 5, note="welcome")
     await order(db, org, "bea-order-1", BEA_PHONE, days_ago(30), flower, gummies)
-    await points(db, org, bea.persona.id, 7)
+    await points(db, org, bea.persona_id, 7)
     await order(db, org, "bea-order-2", BEA_PHONE, days_ago(2), gummies)
-    await given_engagement(db, org, bea.persona.id)
-    return Duplicates(ann=ann.persona.id, bea=bea.persona.id, bea_number=bea.persona.number)
+    await given_engagement(db, org, bea.persona_id)
+    return Duplicates(ann=ann.persona_id, bea=bea.persona_id, bea_number=bea.number)
 
 
 async def given_engagement(db: Database, org: Organization, persona_id: uuid.UUID) -> None:
@@ -408,14 +409,14 @@ async def test_undo_is_refused_when_a_key_was_claimed_since(db: Database, org: O
         await session.execute(
             update(IdentityKey)
             .where(col(IdentityKey.org_id) == org.id, col(IdentityKey.value) == BEA_EMAIL)
-            .values(persona_id=cal.persona.id)
+            .values(persona_id=cal.persona_id)
         )
 
     # when / then
     with pytest.raises(UserError) as refused:
         await undo(db, org, made.id)
     assert refused.value.code == "CANNOT_UNDO"
-    assert f"#{cal.persona.number}" in refused.value.message
+    assert f"#{cal.number}" in refused.value.message
 
 
 async def test_undo_is_refused_when_the_survivor_spent_the_merged_points(db: Database, org: Organization) -> None:
@@ -444,7 +445,7 @@ async def test_a_persona_cannot_be_merged_into_itself(db: Database, org: Organiz
     (ann,) = await ingest(db, org, ContactData(phone=ANN_PHONE))
 
     with pytest.raises(UserError) as refused:
-        await merge(db, org, ann.persona.id, ann.persona.id)
+        await merge(db, org, ann.persona_id, ann.persona_id)
     assert refused.value.code == "SAME_PERSONA"
 
 
@@ -452,9 +453,9 @@ async def test_a_merged_persona_cannot_merge_again(db: Database, org: Organizati
     ann, bea, cal = await ingest(
         db, org, ContactData(phone=ANN_PHONE), ContactData(phone=BEA_PHONE), ContactData(phone=CAL_PHONE)
     )
-    await merge(db, org, ann.persona.id, bea.persona.id)
+    await merge(db, org, ann.persona_id, bea.persona_id)
 
-    for survivor, merged in ((cal.persona.id, bea.persona.id), (bea.persona.id, cal.persona.id)):
+    for survivor, merged in ((cal.persona_id, bea.persona_id), (bea.persona_id, cal.persona_id)):
         with pytest.raises(UserError) as refused:
             await merge(db, org, survivor, merged)
         assert refused.value.code == "ALREADY_MERGED"
@@ -469,15 +470,15 @@ async def test_a_contact_matching_two_personas_merges_them_automatically(db: Dat
 
     # then the older survives, with both keys, and the merge is recorded with its reason
     assert result.outcome is IngestOutcome.MERGED
-    assert result.persona.id == ann.persona.id
+    assert result.persona_id == ann.persona_id
     async with db.session() as session:
         made = (await session.execute(select(Merge).where(col(Merge.org_id) == org.id))).scalar_one()
         keys = (await session.execute(select(IdentityKey).where(col(IdentityKey.org_id) == org.id))).scalars().all()
-    assert (made.kind, made.survivor_id, made.merged_id) == (MergeKind.AUTOMATIC.value, ann.persona.id, bea.persona.id)
+    assert (made.kind, made.survivor_id, made.merged_id) == (MergeKind.AUTOMATIC.value, ann.persona_id, bea.persona_id)
     assert made.reason is not None
     assert "email" in made.reason
-    assert {k.persona_id for k in keys} == {ann.persona.id}
-    await assert_ledger_and_rollups_hold(db, org, ann.persona.id)
+    assert {k.persona_id for k in keys} == {ann.persona_id}
+    await assert_ledger_and_rollups_hold(db, org, ann.persona_id)
 
 
 async def test_preview_says_what_a_merge_would_do_without_doing_it(db: Database, org: Organization) -> None:
@@ -513,11 +514,11 @@ async def test_attribute_rows_are_unaffected_in_other_organizations(
     await merge(db, org, dup.ann, dup.bea)
 
     # then the other organization's persona keeps its rows
-    assert [a.value for a in await rows_of(db, CustomAttribute, other_org, theirs.persona.id)] == ["S"]
-    assert [t.tag for t in await rows_of(db, PersonaTag, other_org, theirs.persona.id)] == ["x"]
-    assert len(await rows_of(db, Consent, other_org, theirs.persona.id)) == 0
+    assert [a.value for a in await rows_of(db, CustomAttribute, other_org, theirs.persona_id)] == ["S"]
+    assert [t.tag for t in await rows_of(db, PersonaTag, other_org, theirs.persona_id)] == ["x"]
+    assert len(await rows_of(db, Consent, other_org, theirs.persona_id)) == 0
     async with db.session() as session:
-        persona = await session.get(Persona, (other_org.id, theirs.persona.id))
+        persona = await session.get(Persona, (other_org.id, theirs.persona_id))
     assert persona is not None
     assert persona.merged_into_id is None
 
@@ -536,11 +537,11 @@ async def test_a_batch_that_merges_midway_keeps_working_on_the_moved_rows(db: Da
 
     # then
     assert [r.outcome for r in results] == ["CREATED", "CREATED", "MERGED", "UPDATED"]
-    ann = await snapshot(db, org, results[0].persona.id)
+    ann = await snapshot(db, org, results[0].persona_id)
     assert {a["key"]: a["value"] for a in ann["custom_attributes"]} == {"x": "1", "y": "5", "z": "4"}
     assert {c["channel"]: c["status"] for c in ann["consents"]} == {"TEXT": "OPTED_OUT"}
     assert [t["tag"] for t in ann["persona_tags"]] == ["late"]
-    await assert_ledger_and_rollups_hold(db, org, results[0].persona.id)
+    await assert_ledger_and_rollups_hold(db, org, results[0].persona_id)
 
 
 async def test_two_merges_of_one_persona_at_once_give_one_merge(db: Database, org: Organization) -> None:
@@ -551,8 +552,8 @@ async def test_two_merges_of_one_persona_at_once_give_one_merge(db: Database, or
 
     # when both merges run at the same time
     outcomes = await asyncio.gather(
-        merge(db, org, ann.persona.id, bea.persona.id),
-        merge(db, org, cal.persona.id, bea.persona.id),
+        merge(db, org, ann.persona_id, bea.persona_id),
+        merge(db, org, cal.persona_id, bea.persona_id),
         return_exceptions=True,
     )
 
@@ -575,8 +576,8 @@ async def test_personas_of_two_organizations_never_merge(
     (theirs,) = await ingest(db, other_org, ContactData(phone=BEA_PHONE))
 
     async with db.session() as session:
-        survivor = await session.get(Persona, (org.id, ours.persona.id))
-        merged = await session.get(Persona, (other_org.id, theirs.persona.id))
+        survivor = await session.get(Persona, (org.id, ours.persona_id))
+        merged = await session.get(Persona, (other_org.id, theirs.persona_id))
         assert survivor is not None
         assert merged is not None
         with pytest.raises(UserError) as refused:
