@@ -9,8 +9,8 @@ and returns exactly one result per key, in key order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import BindParameter, bindparam
@@ -34,6 +34,12 @@ def keys_param() -> BindParameter[object]:
     compiled form by the statement's cached key instead of building and hashing a new
     statement per batch (a third of a batch's cost for the one-row batches of a card)."""
     return bindparam("keys", expanding=True)
+
+
+def one_per_key(rows: Iterable[Any], keys: Sequence[Hashable], attribute: str = "id") -> list[Any]:
+    """The row whose `attribute` is each key (None where none is), in key order."""
+    found = {getattr(row, attribute): row for row in rows}
+    return [found.get(key) for key in keys]
 
 
 class OrgLoader(DataLoader[K, V], Generic[K, V]):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loaders.base import OrgLoader, keys_param, org_param
+from loaders.base import OrgLoader, keys_param, one_per_key, org_param
 from models import (
     Consent,
     CustomAttribute,
@@ -39,11 +39,6 @@ def _grouped(rows: Any, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
     for row in rows:
         by_persona[row.persona_id].append(row)
     return [by_persona.get(k, []) for k in keys]
-
-
-def _by(rows: Any, keys: list[uuid.UUID], key: str) -> list[Row[Any] | None]:
-    found = {getattr(r, key): r for r in rows}
-    return [found.get(k) for k in keys]
 
 
 _pc = PURCHASE_COUNTS.c
@@ -90,7 +85,7 @@ DISCOUNTS_BY_ID = select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param(), DIS
 
 class RollupByPersonaLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return _by(await conn.execute(ROLLUPS_OF, self.params(keys)), keys, "persona_id")
+        return one_per_key(await conn.execute(ROLLUPS_OF, self.params(keys)), keys, "persona_id")
 
 
 class ConsentsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
@@ -115,7 +110,7 @@ class SignupsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
 
 class StoreLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return _by(await conn.execute(STORES_BY_ID, self.params(keys)), keys, "id")
+        return one_per_key(await conn.execute(STORES_BY_ID, self.params(keys)), keys)
 
 
 class PurchaseCountsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
@@ -146,4 +141,4 @@ class DiscountsLoader(OrgLoader[str, list[Row[Any]]]):
 
 class DiscountLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return _by(await conn.execute(DISCOUNTS_BY_ID, self.params(keys)), keys, "id")
+        return one_per_key(await conn.execute(DISCOUNTS_BY_ID, self.params(keys)), keys)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loaders.base import OrgLoader, keys_param, org_param
+from loaders.base import OrgLoader, keys_param, one_per_key, org_param
 from models import Order, OrderLine, PointsEntry, Redemption
 from models.enums import PointsEntryKind
 from resolvers.history import HistoryKind, history_counts
@@ -53,14 +53,12 @@ class PointsEarnedByOrderLoader(OrgLoader[uuid.UUID, int]):
 
 class OrderLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        found = {r.id: r for r in await conn.execute(ORDERS_BY_ID, self.params(keys))}
-        return [found.get(k) for k in keys]
+        return one_per_key(await conn.execute(ORDERS_BY_ID, self.params(keys)), keys)
 
 
 class RedemptionLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        found = {r.id: r for r in await conn.execute(REDEMPTIONS_BY_ID, self.params(keys))}
-        return [found.get(k) for k in keys]
+        return one_per_key(await conn.execute(REDEMPTIONS_BY_ID, self.params(keys)), keys)
 
 
 class HistoryCountLoader(OrgLoader[tuple[uuid.UUID, HistoryKind], int]):

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loaders.base import OrgLoader, keys_param, org_param
+from loaders.base import OrgLoader, keys_param, one_per_key, org_param
 from models import Organization, Persona
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
@@ -26,17 +26,14 @@ ORGANIZATION = select(ORGANIZATIONS).where(ORGANIZATIONS.c.id == org_param())
 
 class PersonaByIdLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        found = {r.id: r for r in await conn.execute(PERSONAS_BY_ID, self.params(keys))}
-        return [found.get(k) for k in keys]
+        return one_per_key(await conn.execute(PERSONAS_BY_ID, self.params(keys)), keys)
 
 
 class PersonaByNumberLoader(OrgLoader[int, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[int]) -> list[Row[Any] | None]:
-        found = {r.number: r for r in await conn.execute(PERSONAS_BY_NUMBER, self.params(keys))}
-        return [found.get(k) for k in keys]
+        return one_per_key(await conn.execute(PERSONAS_BY_NUMBER, self.params(keys)), keys, "number")
 
 
 class OrganizationLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
     async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        found = {r.id: r for r in await conn.execute(ORGANIZATION, {"org_id": self.org_id})}
-        return [found.get(k) for k in keys]
+        return one_per_key(await conn.execute(ORGANIZATION, {"org_id": self.org_id}), keys)

@@ -111,14 +111,13 @@ async def _connection(
     db, org_id = info.context.db, info.context.viewer.org_id
     # Asked for now, before the page is awaited: sibling connections resolve in the same
     # tick, so the counts of every connection of the card go in one batch (one statement).
-    counted = info.context.loaders.history_count.load((persona_id, kind)) if asks_total_count(info) else None
+    counts = info.context.loaders.history_count
+    counted = counts.load((persona_id, kind)) if asks_total_count(info) else None
     async with db.read() as conn:
         page = await history.history_page(conn, org_id, persona_id, kind, request)
 
     async def count() -> int:
-        if counted is not None:
-            return await counted
-        return await info.context.loaders.history_count.load((persona_id, kind))
+        return await (counted if counted is not None else counts.load((persona_id, kind)))
 
     return connection.of(page, to_node, count)
 
