@@ -37,17 +37,21 @@ NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
 
 
-def _names(selections: Iterable[Selection]) -> Iterator[str]:
+def selected_names(selections: Iterable[Selection], path: tuple[str, ...] = ()) -> Iterator[str]:
+    """The names of the fields selected at `path` below `selections`, through fragments
+    (a fragment's fields count as its parent's own)."""
     for selection in selections:
-        if isinstance(selection, SelectedField):
+        if not isinstance(selection, SelectedField):
+            yield from selected_names(selection.selections, path)
+        elif not path:
             yield selection.name
-        else:  # a fragment: its fields count as the connection's own
-            yield from _names(selection.selections)
+        elif selection.name == path[0]:
+            yield from selected_names(selection.selections, path[1:])
 
 
 def asks_total_count(info: strawberry.Info) -> bool:
     """Whether the connection field being resolved selects totalCount (through fragments too)."""
-    return any("totalCount" in _names(field.selections) for field in info.selected_fields)
+    return any("totalCount" in selected_names(field.selections) for field in info.selected_fields)
 
 
 @strawberry.type(description="One item of a page with the cursor to continue from it.")

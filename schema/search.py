@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import strawberry
-from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers.search import parse_search
 from resolvers.search_conditions import SMART_CONDITIONS
@@ -21,7 +18,7 @@ from resolvers.search_pages import (
 from resolvers.search_sql import CompiledSearch, Dialect, compile_search
 from schema.context import Info
 from schema.persona import Persona
-from schema.relay import Connection, asks_total_count
+from schema.relay import Connection, asks_total_count, selected_names
 
 PersonaConnection = Connection[Persona]
 
@@ -48,20 +45,14 @@ async def compile_for_viewer(
     return compile_search(parsed, org_id, dialect, region=region, include_archived=include_archived, with_pii=with_pii)
 
 
-def _node_fields(selections: Iterable[Selection], path: tuple[str, ...] = ()) -> Iterable[str]:
-    """The fields selected on the connection's nodes (`nodes { ... }`, `edges { node { ... } }`), through fragments."""
-    for selection in selections:
-        if not isinstance(selection, SelectedField):
-            yield from _node_fields(selection.selections, path)
-        elif path in (("nodes",), ("edges", "node")):
-            yield selection.name
-        elif (*path, selection.name) in (("nodes",), ("edges",), ("edges", "node")):
-            yield from _node_fields(selection.selections, (*path, selection.name))
-
-
 def _carry(info: Info) -> Carry:
     """What the page's statement reads beside each persona: what the nodes select of it."""
-    wanted = {name for field in info.selected_fields for name in _node_fields(field.selections)}
+    wanted = {
+        name
+        for field in info.selected_fields
+        for path in (("nodes",), ("edges", "node"))
+        for name in selected_names(field.selections, path)
+    }
     return Carry(points="rewardPoints" in wanted, tags="tags" in wanted)
 
 
