@@ -64,6 +64,10 @@ class Settings:
     db_pool_size: int = 10
     # Connections one request's reads may use at once (database.RequestDatabase).
     db_reads_per_request: int = 1
+    # Statements a request's reads issue in the same event-loop tick go to PostgreSQL as one (database.py).
+    coalesce_reads: bool = True
+    # Queries the compiled executor can run skip graphql-core's field-by-field execution (schema/fast_exec.py).
+    fast_execution: bool = True
     persona_number_block: int = 50
     graphiql: bool = True
     allow_sqlite_in_production: bool = False
@@ -104,6 +108,8 @@ def load_settings() -> Settings:
         staff_app_base_url=os.environ.get("STAFF_APP_BASE_URL", "https://staff.personagraph.app").rstrip("/"),
         db_pool_size=_int("DB_POOL_SIZE", 10),
         db_reads_per_request=max(1, _int("DB_READS_PER_REQUEST", 1)),
+        coalesce_reads=_flag("COALESCE_READS", True),
+        fast_execution=_flag("FAST_EXECUTION", True),
         persona_number_block=_int("PERSONA_NUMBER_BLOCK", 50),
         graphiql=_flag("GRAPHIQL", not production),
         allow_sqlite_in_production=_flag("ALLOW_SQLITE_IN_PRODUCTION", False),

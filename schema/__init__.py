@@ -15,6 +15,7 @@ from schema.cost import QueryCost
 from schema.discounts import DiscountQuery
 from schema.errors import ErrorVocabulary, HideSuggestions
 from schema.events import EventsMutation
+from schema.fast_exec import FastExecution
 from schema.ingest import IngestMutation
 from schema.limits import LIMITS, CachedParser, CachedValidation
 from schema.merges import MergeMutation, MergeQuery
@@ -60,7 +61,15 @@ def build_schema(**kwargs: Any) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         # Classes, not instances: strawberry builds fresh ones per request.
-        extensions=[HideSuggestions, ErrorVocabulary, CachedParser, *LIMITS, CachedValidation, QueryCost],
+        extensions=[
+            HideSuggestions,
+            ErrorVocabulary,
+            CachedParser,
+            *LIMITS,
+            CachedValidation,
+            QueryCost,
+            FastExecution,  # last: it runs inside the others' execution hooks, after the cost was charged
+        ],
         **kwargs,
     )
 
