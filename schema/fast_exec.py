@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 from graphql import (
@@ -212,6 +213,54 @@ class Compiler:
         return obj
 
 
+def _start(value: Any) -> Any:
+    """A resolver's value, run up to its first real wait: a coroutine that finishes
+    without waiting (its loads were cached) gives its value now, without a task and a
+    turn of the event loop; one that waits comes back as an awaitable that continues it."""
+    if type(value) is not CoroutineType:
+        return value
+    try:
+        waiting_for = value.send(None)
+    except StopIteration as done:
+        return done.value
+    if getattr(waiting_for, "_asyncio_future_blocking", False):
+        # What a task does with a future its coroutine waits on: take the flag (another
+        # coroutine started here may wait on the same future before any task runs them).
+        waiting_for._asyncio_future_blocking = False
+    return _Started(value, waiting_for)
+
+
+class _Started:
+    """The rest of a coroutine that `_start` ran up to its first wait."""
+
+    __slots__ = ("coroutine", "waiting_for")
+
+    def __init__(self, coroutine: CoroutineType[Any, Any, Any], waiting_for: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_for = waiting_for
+
+    def close(self) -> None:
+        self.coroutine.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, waiting_for = self.coroutine, self.waiting_for
+        if hasattr(waiting_for, "_asyncio_future_blocking"):
+            waiting_for._asyncio_future_blocking = True  # handed, as the coroutine yielded it, to the task
+        while True:
+            try:
+                sent = yield waiting_for
+            except BaseException as exc:  # thrown in by the task (a cancellation): passed on
+                try:
+                    waiting_for = coroutine.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting_for = coroutine.send(sent)
+                except StopIteration as done:
+                    return done.value
+
+
 def _discard(values: Any) -> None:
     """Close the coroutines of siblings that will never be awaited (the request falls back)."""
     for value in values:
@@ -247,7 +296,7 @@ class Run:
                 if f.attribute is not None:
                     value = f.complete(getattr(source, f.attribute), self)
                 else:
-                    value = self.resolve(f, source)
+                    value = _start(self.resolve(f, source))
                     value = self.later(value, f.complete) if _awaitable(value) else f.complete(value, self)
                 out[f.key] = value
                 if _awaitable(value):
@@ -393,6 +442,8 @@ class FastExecution(SchemaExtension):
                     data = await execute_plan(plan, schema, app_context, context.variables)
                 except Exception as exc:  # Fallback, a domain error, a bad argument: graphql-core answers
                     logger.debug("compiled query fell back to graphql-core: %s", type(exc).__name__)
+                    # Loads the plan left half-done (cancelled with their siblings) must not be shared.
+                    app_context.loaders.clear()
                 else:
                     context.result = ExecutionResult(data=data, errors=None)
         yield
