@@ -16,8 +16,9 @@ own `get_arguments` converts (an Info is made only for resolvers that ask for
 one), and awaits sibling resolvers together, so DataLoaders batch exactly as
 under graphql-core.
 
-Anything the compiled form does not cover falls back to graphql-core, whole:
-mutations, abstract types (interfaces, unions), directives on the query,
+Interfaces and unions are compiled for each type they may hold; the value's
+strawberry type picks the plan at run time. Anything the compiled form does not
+cover falls back to graphql-core, whole: mutations, introspection, directives on the query,
 fields with extensions other than the permission check, a field the viewer may
 not see (graphql-core answers it with null and a FORBIDDEN error), and any
 exception while running (a NotFound, a bad argument, a null in a non-null
@@ -52,6 +53,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    is_abstract_type,
     is_leaf_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
@@ -112,7 +114,7 @@ class Compiler:
     def collect(
         self, parent: GraphQLObjectType, selection_set: SelectionSetNode, into: dict[str, list[FieldNode]]
     ) -> dict[str, list[FieldNode]]:
-        """Fields by response key, through fragments on this same type (no directives anywhere)."""
+        """Fields by response key, through the fragments that apply to this type (no directives anywhere)."""
         for selection in selection_set.selections:
             if selection.directives:
                 raise Unsupported("directive")
@@ -122,15 +124,22 @@ class Compiler:
                 continue
             if isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments.get(selection.name.value)
-                if fragment is None or fragment.directives or fragment.type_condition.name.value != parent.name:
-                    raise Unsupported("fragment on another type")
-                self.collect(parent, fragment.selection_set, into)
+                if fragment is None or fragment.directives or fragment.variable_definitions:
+                    raise Unsupported("fragment")
+                if self.applies(fragment.type_condition.name.value, parent):
+                    self.collect(parent, fragment.selection_set, into)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
-                if condition is not None and condition.name.value != parent.name:
-                    raise Unsupported("fragment on another type")
-                self.collect(parent, selection.selection_set, into)
+                if condition is None or self.applies(condition.name.value, parent):
+                    self.collect(parent, selection.selection_set, into)
         return into
+
+    def applies(self, condition: str, concrete: GraphQLObjectType) -> bool:
+        """Whether a fragment on `condition` (a type, an interface or a union) applies to `concrete`."""
+        if condition == concrete.name:
+            return True
+        named = self.schema.get_type(condition)
+        return is_abstract_type(named) and self.schema.is_sub_type(named, concrete)
 
     def fields(self, parent: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> list[FieldPlan]:
         collected: dict[str, list[FieldNode]] = {}
@@ -203,8 +212,23 @@ class Compiler:
                 return None if value is None else serialize(value)
 
             return leaf
-        if not isinstance(type_, GraphQLObjectType):
-            raise Unsupported("abstract type")
+        if is_abstract_type(type_):
+            # One plan per type the value may be; the value's strawberry type picks it.
+            by_type = {
+                concrete.name: self.fields(concrete, sub_sets) for concrete in self.schema.get_possible_types(type_)
+            }
+
+            def abstract(value: Any, run: Run) -> Any:
+                if value is None:
+                    return None
+                definition = getattr(type(value), "__strawberry_definition__", None)
+                fields = by_type.get(getattr(definition, "name", ""))
+                if fields is None:
+                    raise Fallback("a value of an unexpected type")
+                return run.object(fields, value)
+
+            return abstract
+        assert isinstance(type_, GraphQLObjectType)
         fields = self.fields(type_, sub_sets)
 
         def obj(value: Any, run: Run) -> Any:
