@@ -21,12 +21,17 @@ import binascii
 import csv
 import datetime as dt
 import io
+import math
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from psycopg import pq
+from psycopg.generators import fetch_many
+from psycopg.waiting import Wait
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -70,6 +75,9 @@ SIGNATURE_BATCH = 100
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SIGNATURE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg", "image/webp": "webp"}
 TAG_SEPARATOR = "; "
+# PostgreSQL: from this share of the organization's personas on, an export aggregates the whole
+# organization's tags and consents once (hash joins) rather than per found persona (index lookups).
+SETWISE_SHARE = 0.5
 
 
 def _sql_text(value: str) -> ColumnElement[str]:
@@ -84,10 +92,17 @@ FORMULA_CODES: list[ColumnElement[Any]] = [literal_column(str(ord(c))) for c in 
 class Cells:
     """SQL that gives each CSV cell as text (NULL for an empty cell), in one dialect's functions."""
 
-    def __init__(self, *, sqlite: bool) -> None:
+    def __init__(self, *, sqlite: bool, org_id: uuid.UUID | None = None, setwise: bool = False) -> None:
         self.sqlite = sqlite
-        # PostgreSQL reads a persona's tags and consents once each, as lateral rows its cells refer to.
-        self.laterals = [] if sqlite else [_tag_row(), _consent_row()]
+        # PostgreSQL reads the tags and consents as one row per persona that the cells refer to: the
+        # organization's rows aggregated once and hash joined (set-wise), or per found persona (lateral).
+        self.per_persona: list[Any] = []
+        if not sqlite:
+            if setwise:
+                assert org_id is not None
+                self.per_persona = [_setwise(_tag_row(), org_id), _setwise(_consent_row(), org_id)]
+            else:
+                self.per_persona = [_lateral(_tag_row()), _lateral(_consent_row())]
 
     def text(self, column: Any) -> ColumnElement[str]:
         """Free text: a leading formula character gets a `'`; an empty string is an empty cell."""
@@ -109,7 +124,8 @@ class Cells:
             with_t = func.replace(column, _sql_text(" "), _sql_text("T"))
             iso = func.replace(with_t, _sql_text(".000000"), _sql_text(""), type_=String)
             return iso.concat(_sql_text("+00:00"))
-        utc = func.timezone(_sql_text("UTC"), column)
+        # A zero offset (not the zone name 'UTC', which PostgreSQL parses again for every value).
+        utc = func.timezone(literal_column("INTERVAL '0'"), column)
         written = func.to_char(utc, _sql_text('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
         return func.replace(written, _sql_text(".000000+"), _sql_text("+"), type_=String)
 
@@ -139,7 +155,7 @@ class Cells:
     def tags(self) -> ColumnElement[str]:
         """The persona's tags, sorted by code point as Python sorts them, joined by '; '."""
         if not self.sqlite:
-            return self.text(self.laterals[0].c.tags)
+            return self.text(self.per_persona[0].c.tags)
         # SQLite's BINARY collation is code point order; group_concat keeps the subquery's order.
         mine = and_(TAGS.c.org_id == P.org_id, TAGS.c.persona_id == P.id)
         ordered = select(TAGS.c.tag).where(mine).order_by(TAGS.c.tag).correlate(PERSONAS).subquery()
@@ -147,7 +163,7 @@ class Cells:
 
     def consent(self, channel: Channel) -> ColumnElement[str]:
         if not self.sqlite:
-            status: Any = self.laterals[1].c[channel.value]
+            status: Any = self.per_persona[1].c[channel.value]
         else:
             status = (
                 select(CONSENTS.c.status)
@@ -161,20 +177,32 @@ class Cells:
         return func.coalesce(status, _sql_text(OptInStatus.UNKNOWN.value), type_=String)
 
 
-def _tag_row() -> Any:
-    """PostgreSQL: the persona's tags in one cell, in code point order (the C collation)."""
+def _tag_row() -> Select[Any]:
+    """PostgreSQL: a persona's tags in one cell, in code point order (the C collation)."""
     by_code_point = aggregate_order_by(_sql_text(TAG_SEPARATOR), TAGS.c.tag.collate("C"))
-    tags = func.string_agg(TAGS.c.tag, by_code_point).label("tags")
-    return select(tags).where(TAGS.c.org_id == P.org_id, TAGS.c.persona_id == P.id).lateral("tag_row")
+    return select(func.string_agg(TAGS.c.tag, by_code_point).label("tags")).select_from(TAGS)
 
 
-def _consent_row() -> Any:
-    """PostgreSQL: the persona's status per channel, from one index range of consents."""
+def _consent_row() -> Select[Any]:
+    """PostgreSQL: a persona's status per channel (one consent row per channel at most)."""
     statuses = (
         func.max(CONSENTS.c.status).filter(CONSENTS.c.channel == _sql_text(channel.value)).label(channel.value)
         for channel in Channel
     )
-    return select(*statuses).where(CONSENTS.c.org_id == P.org_id, CONSENTS.c.persona_id == P.id).lateral("consent_row")
+    return select(*statuses).select_from(CONSENTS)
+
+
+def _lateral(aggregate: Select[Any]) -> Any:
+    """The aggregate over one found persona's rows (an index range): always one row."""
+    (table,) = aggregate.get_final_froms()
+    return aggregate.where(table.c.org_id == P.org_id, table.c.persona_id == P.id).lateral()
+
+
+def _setwise(aggregate: Select[Any], org_id: uuid.UUID) -> Any:
+    """The aggregate over the organization's rows, one row per persona that has some."""
+    (table,) = aggregate.get_final_froms()
+    per_persona = aggregate.add_columns(table.c.persona_id).where(table.c.org_id == org_id)
+    return per_persona.group_by(table.c.persona_id).subquery()
 
 
 @dataclass(frozen=True)
@@ -221,13 +249,21 @@ def columns_for(permissions: Iterable[Permission]) -> list[ExportColumn]:
     return [c for c in COLUMNS if c.permission is None or c.permission in held]
 
 
-def csv_select(columns: list[ExportColumn], search: CompiledSearch, *, sqlite: bool) -> Select[Any]:
-    """One statement: the search's personas, newest first, each as its cells."""
-    cells = Cells(sqlite=sqlite)
+def csv_select(
+    columns: list[ExportColumn], search: CompiledSearch, *, sqlite: bool, org_id: uuid.UUID | None = None
+) -> Select[Any]:
+    """One statement: the search's personas, newest first, each as its cells.
+
+    With `org_id` (PostgreSQL), the tags and consents of the whole organization are aggregated once
+    and hash joined: for an export of most of the organization. Without, per found persona."""
+    cells = Cells(sqlite=sqlite, org_id=org_id, setwise=org_id is not None)
     personas = PERSONAS.outerjoin(ROLLUPS, and_(ROLLUPS.c.org_id == P.org_id, ROLLUPS.c.persona_id == P.id))
     personas = personas.outerjoin(STORES, and_(STORES.c.org_id == P.org_id, STORES.c.id == P.favorite_store_id))
-    for lateral in cells.laterals:
-        personas = personas.join(lateral, true())  # an aggregate: always one row
+    for rows in cells.per_persona:
+        if org_id is None:
+            personas = personas.join(rows, true())  # a lateral aggregate: always one row
+        else:
+            personas = personas.outerjoin(rows, rows.c.persona_id == P.id)  # personas with none are kept
     return (
         select(*(column.cell(cells).label(column.name) for column in columns))
         .select_from(personas)
@@ -236,19 +272,36 @@ def csv_select(columns: list[ExportColumn], search: CompiledSearch, *, sqlite: b
     )
 
 
+async def exports_most_of_the_organization(conn: AsyncConnection, org_id: uuid.UUID, search: CompiledSearch) -> bool:
+    """Whether the search finds at least SETWISE_SHARE of the organization's personas.
+
+    Counted exactly but bounded by the export's own size: the found personas, then the
+    organization's up to 1/SETWISE_SHARE times as many."""
+    found = (await conn.execute(select(func.count()).where(*search.conditions).select_from(PERSONAS))).scalar_one()
+    if not found:
+        return False
+    cap = math.ceil(found / SETWISE_SHARE) + 1
+    some = select(literal_column("1")).select_from(PERSONAS).where(P.org_id == org_id).limit(cap).subquery()
+    total = (await conn.execute(select(func.count()).select_from(some))).scalar_one()
+    return bool(total < cap)
+
+
 def _header(columns: list[ExportColumn]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow([c.name for c in columns])
     return buffer.getvalue().encode()
 
 
-async def stream_csv(db: Database, search: CompiledSearch, permissions: Iterable[Permission]) -> AsyncIterator[bytes]:
+async def stream_csv(
+    db: Database, org_id: uuid.UUID, search: CompiledSearch, permissions: Iterable[Permission]
+) -> AsyncIterator[bytes]:
     """The CSV file (UTF-8, header row first) in chunks of about CSV_CHUNK_BYTES."""
     columns = columns_for(permissions)
     yield _header(columns)
     async with db.read() as conn:
         sqlite = conn.dialect.name == "sqlite"
-        stmt = csv_select(columns, search, sqlite=sqlite)
+        setwise = not sqlite and await exports_most_of_the_organization(conn, org_id, search)
+        stmt = csv_select(columns, search, sqlite=sqlite, org_id=org_id if setwise else None)
         rows = _written_rows(conn, stmt) if sqlite else _copied_rows(conn, stmt)
         try:
             async for chunk in rows:
@@ -274,20 +327,49 @@ async def _copied_rows(conn: AsyncConnection, stmt: Select[Any]) -> AsyncIterato
     # psycopg merges parameters into COPY on the client, turning SQLAlchemy's %% back into %.
     sql = compiled.string if params else compiled.string.replace("%%", "%")
     copy_out = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-    lines: list[bytes] = []
-    size = 0
-    async with driver.cursor() as cursor, cursor.copy(copy_out, params) as copy:
-        async for row in copy:
-            # A CopyData message is exactly one row, ending in LF (a newline inside a value is quoted).
-            lines.append(bytes(row[:-1]))
-            size += len(row)
-            if size >= CSV_CHUNK_BYTES:
-                lines.append(b"")
-                yield b"\r\n".join(lines)
-                lines, size = [], 0
-    if lines:
-        lines.append(b"")
-        yield b"\r\n".join(lines)
+    async with driver.cursor() as cursor, cursor.copy(copy_out, params):
+        # Every row that has arrived is taken in one wait, not one wait (and one await) per row.
+        reader = _CopyReader(driver.pgconn)
+        while not reader.over:
+            if block := await driver.wait(reader.block()):
+                yield block
+
+
+class _CopyReader:
+    """Reads COPY TO STDOUT rows off libpq in blocks, with psycopg's wait protocol."""
+
+    def __init__(self, pgconn: Any) -> None:
+        self.pgconn = pgconn
+        self.over = False
+
+    def block(self) -> Generator[Any, Any, bytes]:
+        """A wait generator: the rows already received (at least one, about CSV_CHUNK_BYTES at most)
+        as CSV with CRLF line ends; at the end of the COPY, the last rows and its result read."""
+        pgconn, rows, size = self.pgconn, list[memoryview](), 0
+        while size < CSV_CHUNK_BYTES:
+            nbytes, data = pgconn.get_copy_data(1)  # 1: do not block
+            if nbytes > 0:
+                rows.append(data)
+                size += nbytes
+            elif nbytes == 0 and rows:
+                break  # the rest is still on its way: hand on what is here
+            elif nbytes == 0:
+                while not (yield Wait.R):
+                    continue
+                pgconn.consume_input()
+            else:  # -1: the COPY is over; its command result follows
+                self.over = True
+                results = yield from fetch_many(pgconn)
+                failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
+                if failed:
+                    raise psycopg.errors.error_from_result(failed[0])
+                break
+        # A CopyData message is exactly one row ending in LF (a newline inside a value is quoted):
+        # each LF that ends a message becomes CRLF, and only those.
+        block = b"".join(rows)
+        if block.count(b"\n") == len(rows):
+            return block.replace(b"\n", b"\r\n")
+        return b"".join(bytes(row[:-1]) + b"\r\n" for row in rows)
 
 
 async def _written_rows(conn: AsyncConnection, stmt: Select[Any]) -> AsyncIterator[bytes]:

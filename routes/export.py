@@ -103,7 +103,7 @@ async def _answer(request: Request, needed: tuple[Permission, ...], respond: _Re
 async def _personas_csv(request: Request, viewer: Viewer) -> Response:
     search = await _search(request, viewer)
     db: Database = request.app.state.db
-    body = stream_csv(db, search, viewer.permissions)
+    body = stream_csv(db, viewer.org_id, search, viewer.permissions)
     return StreamingResponse(body, media_type=CSV_TYPE, headers=_attachment("personas.csv"))
 
 
@@ -115,7 +115,7 @@ async def _audience_csv(request: Request, viewer: Viewer) -> Response:
         if row is None:
             raise NotFound("No audience with that id.")
         search = audience_search(row, viewer.org_id, Dialect.of(conn), row.default_region)
-    body = stream_csv(db, search, viewer.permissions)
+    body = stream_csv(db, viewer.org_id, search, viewer.permissions)
     return StreamingResponse(body, media_type=CSV_TYPE, headers=_attachment(f"audience-{_filename(row.name)}.csv"))
 
 

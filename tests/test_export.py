@@ -219,6 +219,26 @@ async def test_the_file_is_the_csv_that_pythons_csv_module_writes_on_either_data
     assert response.content == expected.getvalue().encode()
 
 
+async def test_a_few_personas_and_the_whole_organization_give_the_same_rows(
+    db: Database, org: Organization, cast: Cast, owner_client: GraphQLClient
+) -> None:
+    # Given personas with several tags beside the cast (Ann has a tag and a consent)
+    for n in range(6):
+        await make_persona(db, org, first_name=f"Extra{n}", email=f"extra{n}@example.com", tags=["b", "A", f"t{n}"])
+    # When the whole organization is exported (PostgreSQL: tags and consents aggregated for all at once)
+    # and a search finds a small share of it (PostgreSQL: read per found persona)
+    whole = (await get(owner_client, "/export/personas.csv")).content.split(b"\r\n")
+    few = (await get(owner_client, "/export/personas.csv", query="tag:VIP")).content.split(b"\r\n")
+    # Then the found persona's line is byte for byte the same in both files
+    assert few[0] == whole[0]
+    assert few[2:] == [b""]
+    assert few[1] in whole[1:]
+    ann = next(csv.DictReader(io.StringIO(b"\r\n".join(few).decode())))
+    assert (ann["first_name"], ann["tags"], ann["consent_text"]) == ("Ann", "VIP", "OPTED_IN")
+    extra = read_csv(await get(owner_client, "/export/personas.csv", query="Extra3"))
+    assert [r["tags"] for r in extra] == ["A; b; t3"]
+
+
 @pytest.mark.usefixtures("cast")
 async def test_the_query_filters_the_file_and_a_bad_query_is_refused(owner_client: GraphQLClient) -> None:
     rows = read_csv(await get(owner_client, "/export/personas.csv", query="tag:VIP"))
