@@ -1,26 +1,45 @@
 """Ingestion throughput through the GraphQL mutations: contacts/s and orders/s.
 
-    .venv/bin/python -m bench.ingest_throughput [--contacts N] [--orders N] [--batch 500]
+    .venv/bin/python -m bench.ingest_throughput [--contacts N] [--orders N] [--batch 500] [--clients N]
 
-Starts a throwaway PostgreSQL (tests/pgcluster.py; or PERSONAGRAPH_TEST_POSTGRES_URL),
-migrates it, and sends ingestContacts / recordOrders batches through the ASGI app
-with an OPERATOR key, as an integration would. Prints rows per second for:
-new contacts, known contacts (a replay of the same rows), orders of known
-customers (loyalty members: accrual, rollups and purchase counts), and replayed
-orders (DUPLICATE). Rows per second are over the time of the requests only; the
-tables are analyzed before each batch (--no-analyze to see them planned as empty).
+Starts a throwaway PostgreSQL (tests/pgcluster.py), migrates it, and sends
+ingestContacts / recordOrders batches through the ASGI app with an OPERATOR
+key, as an integration would. Prints rows per second for: new contacts, known
+contacts (a replay of the same rows), orders of known customers (loyalty
+members: accrual, rollups and purchase counts), and replayed orders
+(DUPLICATE).
+
+With --clients N, N senders post batches at once (one round = N batches, the
+server process the same one: an integration partner sending in parallel).
+Rows per second are over the wall time of the rounds only; the tables are
+analyzed before each round (--no-analyze to see them planned as empty).
+
+--gc-freeze moves the objects of the started app out of the garbage
+collector's generations first (gc.freeze), as a server can once at start-up.
+
+Beside the wall rate, each line gives the CPU time per row: this process's
+(the client and the app, GC included) plus the PostgreSQL cluster's (every
+process of it, from /proc/<pid>/schedstat), and the statements per batch.
+On a machine other jobs load, the CPU figures are what the rows cost; the
+wall rate is what they cost plus the wait for a core.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import random
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import create_app
 from cli import migrate
@@ -29,7 +48,7 @@ from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.organizations import create_organization
 from settings import Settings
-from tests.pgcluster import running_postgres
+from tests.pgcluster import started_cluster
 
 INGEST = """
 mutation ($input: IngestContactsInput!) {
@@ -94,21 +113,97 @@ def order(n: int, customer: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def send(http: httpx.AsyncClient, document: str, field: str, rows_key: str, rows: list[dict[str, Any]]) -> float:
-    started = time.perf_counter()
+class ClusterCpu:
+    """CPU time (s) of every process of one PostgreSQL cluster: the postmaster and its children."""
+
+    def __init__(self, data: Path) -> None:
+        self.postmaster = int((data / "postmaster.pid").read_text().split()[0])
+
+    def pids(self) -> list[int]:
+        found = [self.postmaster]
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.postmaster:
+                    found.append(int(entry.name))
+        return found
+
+    def seconds(self) -> float:
+        total = 0
+        for pid in self.pids():
+            try:
+                total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+            except OSError:
+                continue  # ended meanwhile: its time is lost to both readings
+        return total / 1e9
+
+
+@dataclass
+class Tally:
+    wall: float = 0.0
+    process: float = 0.0
+    server: float = 0.0
+    statements: int = 0
+    batches: int = 0
+
+
+class Meter:
+    """Wall time, this process's CPU, the cluster's CPU and the statements sent, around a block."""
+
+    def __init__(self, cluster: ClusterCpu | None, db: Database) -> None:
+        self.cluster = cluster
+        self.statements = 0
+
+        def count(*_: Any) -> None:
+            self.statements += 1
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+
+    @contextmanager
+    def measure(self, tally: Tally) -> Iterator[None]:
+        wall, process = time.perf_counter(), time.process_time()
+        server = self.cluster.seconds() if self.cluster else 0.0
+        statements = self.statements
+        yield
+        tally.wall += time.perf_counter() - wall
+        tally.process += time.process_time() - process
+        tally.server += (self.cluster.seconds() if self.cluster else 0.0) - server
+        tally.statements += self.statements - statements
+
+
+async def send(http: httpx.AsyncClient, document: str, field: str, rows_key: str, rows: list[dict[str, Any]]) -> None:
     variables = {"input": {rows_key: rows} | ({"source": "bench-pos"} if field == "ingestContacts" else {})}
     response = await http.post("/graphql", json={"query": document, "variables": variables})
-    elapsed = time.perf_counter() - started
     body = response.json()
     assert response.status_code == 200, response.text[:500]
     assert not body.get("errors"), body["errors"][:3]
     bad = [r for r in body["data"][field]["results"] if r["userErrors"]]
     assert not bad, bad[:3]
-    return elapsed
+
+
+def report(label: str, rows: int, tally: Tally) -> None:
+    cpu = tally.process + tally.server
+    print(
+        f"{label:<20} {rows / tally.wall:7.0f} rows/s wall | CPU/row {cpu * 1000 / rows:.3f} ms"
+        f" (app {tally.process * 1000 / rows:.3f} + pg {tally.server * 1000 / rows:.3f}) = {rows / cpu:6.0f} rows/CPU-s"
+        f" | {tally.statements / max(tally.batches, 1):.1f} statements/batch",
+        flush=True,
+    )
 
 
 async def measure(
-    settings: Settings, n_contacts: int, n_orders: int, batch: int, *, analyze_between: bool = True
+    settings: Settings,
+    cluster: ClusterCpu | None,
+    n_contacts: int,
+    n_orders: int,
+    batch: int,
+    *,
+    clients: int = 1,
+    analyze_between: bool = True,
+    gc_freeze: bool = False,
 ) -> None:
     db = Database(create_engine(settings))
     async with db.session() as session, session.begin():
@@ -118,12 +213,24 @@ async def measure(
     app = create_app(settings, database=db)
     headers = {"Authorization": f"Bearer {key.plaintext}"}
     rng = random.Random(7)
+    meter = Meter(cluster, db)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=headers, timeout=600
     ) as http:
-        # Warm-up: parse caches, connection pool, statement caches.
-        await send(http, INGEST, "ingestContacts", "contacts", [contact(10**6 + i) for i in range(20)])
+        # Warm-up: parse caches, connection pool (one connection per client), statement caches.
+        await asyncio.gather(
+            *(
+                send(http, INGEST, "ingestContacts", "contacts", [contact(10**6 + 20 * c + i) for i in range(20)])
+                for c in range(clients)
+            )
+        )
         await send(http, ORDERS, "recordOrders", "orders", [order(10**6 + n, 10**6 + n, rng) for n in range(20)])
+        if gc_freeze:
+            # What a server would do once started (proposed for app.py's lifespan, which httpx's ASGI
+            # transport does not run): the start-up objects leave the collector's generations, so a
+            # full collection walks the batch's objects only, not the ~190k of the loaded app.
+            gc.collect()
+            gc.freeze()
 
         async def analyze() -> None:
             # Statistics, as autovacuum keeps them on a live database: the tables start empty here,
@@ -133,37 +240,61 @@ async def measure(
                 async with db.engine.begin() as conn:
                     await conn.execute(text("ANALYZE"))
 
-        for label, rows_of in (("contacts (new)", contact), ("contacts (known)", contact)):
-            spent = 0.0
-            for start in range(0, n_contacts, batch):
+        async def phase(label: str, document: str, field: str, rows_key: str, batches: list[list[Any]]) -> None:
+            tally = Tally(batches=len(batches))
+            for start in range(0, len(batches), clients):
                 await analyze()
-                rows = [rows_of(i) for i in range(start, min(start + batch, n_contacts))]
-                spent += await send(http, INGEST, "ingestContacts", "contacts", rows)
-            print(f"{label:<22} {n_contacts / spent:8.0f} rows/s  ({spent * 1000 / n_contacts:.2f} ms/row)")
+                with meter.measure(tally):
+                    await asyncio.gather(
+                        *(send(http, document, field, rows_key, rows) for rows in batches[start : start + clients])
+                    )
+            report(label, sum(len(rows) for rows in batches), tally)
+
+        def batches_of(rows: list[Any]) -> list[list[Any]]:
+            return [rows[start : start + batch] for start in range(0, len(rows), batch)]
+
+        make: Callable[[int], dict[str, Any]] = contact
+        contacts = [make(i) for i in range(n_contacts)]
+        await phase("contacts (new)", INGEST, "ingestContacts", "contacts", batches_of(contacts))
+        await phase("contacts (known)", INGEST, "ingestContacts", "contacts", batches_of(contacts))
         all_orders = [order(n, rng.randrange(n_contacts), rng) for n in range(n_orders)]
-        for label in ("orders (new)", "orders (replayed)"):
-            spent = 0.0
-            for start in range(0, n_orders, batch):
-                await analyze()
-                spent += await send(http, ORDERS, "recordOrders", "orders", all_orders[start : start + batch])
-            print(f"{label:<22} {n_orders / spent:8.0f} rows/s  ({spent * 1000 / n_orders:.2f} ms/row)")
+        await phase("orders (new)", ORDERS, "recordOrders", "orders", batches_of(all_orders))
+        await phase("orders (replayed)", ORDERS, "recordOrders", "orders", batches_of(all_orders))
     await db.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=1, help="batches sent at once (default 1)")
     parser.add_argument(
-        "--no-analyze", action="store_true", help="no ANALYZE before each batch (statistics of the empty tables)"
+        "--no-analyze", action="store_true", help="no ANALYZE before each round (statistics of the empty tables)"
     )
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.collect(); gc.freeze() after the warm-up")
     args = parser.parse_args()
-    with running_postgres() as url:
+    with started_cluster() as pg:
         # The batch, not the 10 s request limit, is what is measured.
-        settings = Settings(database_url=url, request_timeout_seconds=600)
+        settings = Settings(database_url=pg.url, request_timeout_seconds=600)
         migrate(settings)
-        asyncio.run(measure(settings, args.contacts, args.orders, args.batch, analyze_between=not args.no_analyze))
+        print(
+            f"batches of {args.batch}, {args.clients} client(s), gc.freeze {'on' if args.gc_freeze else 'off'},"
+            f" load average {os.getloadavg()[0]:.1f}"
+        )
+        asyncio.run(
+            measure(
+                settings,
+                ClusterCpu(pg.data),
+                args.contacts,
+                args.orders,
+                args.batch,
+                clients=args.clients,
+                analyze_between=not args.no_analyze,
+                gc_freeze=args.gc_freeze,
+            )
+        )
+        print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

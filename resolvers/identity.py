@@ -73,11 +73,28 @@ def normalize_email(raw: str, *, field: list[str] | None = None) -> str | None:
 # nothing but the value (no DNS). Placeholders are checked outside the caches: they follow the
 # environment.
 PARSE_CACHE_SIZE = 32_768
+# A North American number as points of sale send it: +1 and ten digits, or (US) ten digits with
+# the usual separators. phonenumbers.parse reads these to country code 1 and the ten digits (a
+# national number never starts with 0 or 1, so there is no national prefix to strip): the number
+# is built directly and only its validity asked of the library, for half the cost.
+NANP_E164 = re.compile(r"\+1([2-9]\d{9})")
+NANP_US = re.compile(r"\(?([2-9]\d{2})\)?[ .-]?(\d{3})[ .-]?(\d{4})")
+# An address whose local part is email_validator's plain ASCII dot-atom and whose domain is ASCII:
+# the library accepts the local part as it is, so only the domain (cached per domain: customers
+# share a few) and the lengths are left to check.
+PLAIN_LOCAL_PART = re.compile(r"[a-z0-9_!#$%&'*+/=?^`{|}~-]+(?:\.[a-z0-9_!#$%&'*+/=?^`{|}~-]+)*")
+EMAIL_MAX_LENGTH = 254  # email_validator's limit, in UTF-8 bytes, on every form of the address
 
 
 @lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _parsed_phone(value: str, region: str) -> tuple[str, str | None]:
     """(E.164, None), or ("", why it is not a valid number)."""
+    nanp = NANP_E164.fullmatch(value) or (NANP_US.fullmatch(value) if region == "US" else None)
+    if nanp is not None:
+        national = "".join(nanp.groups())
+        if phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=1, national_number=int(national))):
+            return f"+1{national}", None
+        return "", "This phone number is not valid."
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -89,11 +106,28 @@ def _parsed_phone(value: str, region: str) -> tuple[str, str | None]:
 
 @lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _validated_email(value: str) -> tuple[str, str | None]:
-    """(normalized, None), or ("", why it is not valid)."""
+    """(normalized, None), or ("", why it is not valid); `value` is stripped and lower-cased."""
+    local, _, domain = value.partition("@")
+    if domain.isascii() and "@" not in domain and PLAIN_LOCAL_PART.fullmatch(local):
+        found = _validated_domain(domain)
+        if found is not None:
+            normalized = f"{local}@{found[0]}"
+            if max(len(value), len(normalized.encode()), len(local) + 1 + len(found[1])) <= EMAIL_MAX_LENGTH:
+                return normalized.lower(), None
     try:
         return validate_email(value, check_deliverability=False).normalized.lower(), None
     except EmailNotValidError as exc:
         return "", str(exc)
+
+
+@lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _validated_domain(domain: str) -> tuple[str, str] | None:
+    """The domain as email_validator normalizes it and in IDNA ASCII, or None: ask about the whole address."""
+    try:
+        found = validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return found.domain, found.ascii_domain
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,15 @@ a row the owners are read again for the rows that follow.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +53,7 @@ from resolvers.ingest_rules import (
     validate_contact,
 )
 from resolvers.numbers import claim_persona_numbers
-from resolvers.upsert import insert_on_conflict, insert_rows
+from resolvers.upsert import insert_rows
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
@@ -72,6 +74,9 @@ class RowResult:
     persona_id: uuid.UUID | None = None
     number: int | None = None
     errors: list[UserError] = field(default_factory=list)
+    # The persona's row as the batch left it, when every row of the batch went set-wise (then no
+    # later row of it changed the persona behind the plan's back): the payload reads nothing back.
+    row: dict[str, Any] | None = None
 
 
 async def ingest_contacts(
@@ -100,16 +105,8 @@ async def ingest_at(
 ) -> list[RowResult]:
     """ingest_contacts, with each row's errors at the input path given with it."""
     results: list[RowResult | None] = [None] * len(contacts)
-    rows = []
-    for i, (contact, where) in enumerate(contacts):
-        try:
-            rows.append(ContactRow(i, source, contact, validate_contact(org, contact, where), where))
-        except (UserError, UserErrors) as e:
-            results[i] = RowResult(IngestOutcome.REJECTED, errors=errors_of(e))
-    for row, error in zip(rows, await store_errors(session, org.id, rows), strict=True):
-        if error is not None:
-            results[row.index] = RowResult(IngestOutcome.REJECTED, errors=[error])
-    pending = [row for row in rows if results[row.index] is None]
+    pending = await _valid_rows(session, org, source, contacts, results)
+    by_row = False
     while pending:
         plan = BatchPlan(org.id, await load_known(session, org.id, pending), actor)
         planned = []
@@ -119,17 +116,71 @@ async def ingest_at(
             planned.append((row, plan.apply(row, utcnow())))
         if not planned:
             results[pending[0].index] = await _row_by_row(session, org, pending[0], actor, number_block)
-            pending = pending[1:]
+            pending, by_row = pending[1:], True
             continue
         if await write_segment(session, org, plan, number_block):
             for row, (persona_id, outcome) in planned:
-                results[row.index] = RowResult(outcome, persona_id, plan.persona(persona_id)["number"])
+                persona = plan.persona(persona_id)
+                results[row.index] = RowResult(outcome, persona_id, persona["number"], row=persona)
         else:
             for row, _ in planned:
                 results[row.index] = await _row_by_row(session, org, row, actor, number_block)
+            by_row = True
         pending = pending[len(planned) :]
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]
+    done = [r for r in results if r is not None]
+    assert len(done) == len(results)
+    if by_row:
+        for result in done:
+            result.row = None
+    return done
+
+
+def as_written(row: dict[str, Any]) -> SimpleNamespace:
+    """A row the batch wrote, read as the database would give it back: attributes, times in UTC."""
+    return SimpleNamespace(
+        **{name: value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else value for name, value in row.items()}
+    )
+
+
+async def payload_rows(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    found: Iterable[tuple[uuid.UUID | None, dict[str, Any] | None]],
+    read: Callable[[AsyncSession, uuid.UUID, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, Any]]],
+) -> dict[uuid.UUID, Any]:
+    """Rows by id for a payload: each (id, row as written) carried, the ids without a row read."""
+    rows: dict[uuid.UUID, Any] = {}
+    missing: list[uuid.UUID] = []
+    for row_id, row in found:
+        if row_id is None or row_id in rows:
+            continue
+        if row is None:
+            missing.append(row_id)
+        else:
+            rows[row_id] = as_written(row)
+    if missing:
+        rows.update(await read(session, org_id, [m for m in missing if m not in rows]))
+    return rows
+
+
+async def _valid_rows(
+    session: AsyncSession,
+    org: Organization,
+    source: str,
+    contacts: Sequence[tuple[ContactData, list[str]]],
+    results: list[RowResult | None],
+) -> list[ContactRow]:
+    """The rows that pass validation; each other row gets its REJECTED result."""
+    rows = []
+    for i, (contact, where) in enumerate(contacts):
+        try:
+            rows.append(ContactRow(i, source, contact, validate_contact(org, contact, where), where))
+        except (UserError, UserErrors) as e:
+            results[i] = RowResult(IngestOutcome.REJECTED, errors=errors_of(e))
+    for row, error in zip(rows, await store_errors(session, org.id, rows), strict=True):
+        if error is not None:
+            results[row.index] = RowResult(IngestOutcome.REJECTED, errors=[error])
+    return [row for row in rows if results[row.index] is None]
 
 
 async def _row_by_row(
@@ -227,35 +278,44 @@ async def write_contacts(session: AsyncSession, org: Organization, plan: BatchPl
     for persona, number in zip(plan.new.values(), numbers, strict=True):
         persona["number"] = number
     if plan.new:
-        await insert_rows(session, insert(PERSONAS), list(plan.new.values()))
+        await insert_rows(session, PERSONAS, list(plan.new.values()))
     if plan.keys:
         # In one order in every transaction: two batches claiming the same keys queue, never deadlock.
-        await insert_rows(session, insert(KEYS), sorted(plan.keys, key=lambda k: (k["kind"], k["value"])))
+        await insert_rows(session, KEYS, sorted(plan.keys, key=lambda k: (k["kind"], k["value"])))
     await _update_personas(session, org.id, plan)
     if plan.attributes:
-        a = ATTRIBUTES.c
-        stmt = insert_on_conflict(session, ATTRIBUTES)
-        new = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[a.org_id, a.persona_id, a.key],
-            set_={"value": new.value, "source": new.source, "updated_at": new.updated_at},
-            where=a.value != new.value,
-        )
-        await insert_rows(session, stmt, [plan.attributes[k] for k in sorted(plan.attributes)])
+        await insert_rows(session, _attribute_upsert, [plan.attributes[k] for k in sorted(plan.attributes)])
     if plan.tags:
-        stmt = insert_on_conflict(session, TAGS).on_conflict_do_nothing()
-        await insert_rows(session, stmt, [plan.tags[k] for k in sorted(plan.tags)])
+        await insert_rows(session, _tag_upsert, [plan.tags[k] for k in sorted(plan.tags)])
     if plan.consents:
-        c = CONSENTS.c
-        stmt = insert_on_conflict(session, CONSENTS)
-        new = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.org_id, c.persona_id, c.channel],
-            set_={"status": new.status, "source": new.source, "updated_at": new.updated_at},
-        )
-        await insert_rows(session, stmt, [plan.consents[k] for k in sorted(plan.consents)])
+        await insert_rows(session, _consent_upsert, [plan.consents[k] for k in sorted(plan.consents)])
     if plan.events:
-        await insert_rows(session, insert(EVENTS), plan.events)
+        await insert_rows(session, EVENTS, plan.events)
+
+
+def _attribute_upsert(insert: Callable[[Table], Any]) -> Any:
+    a = ATTRIBUTES.c
+    stmt = insert(ATTRIBUTES)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[a.org_id, a.persona_id, a.key],
+        set_={"value": new.value, "source": new.source, "updated_at": new.updated_at},
+        where=a.value != new.value,
+    )
+
+
+def _tag_upsert(insert: Callable[[Table], Any]) -> Any:
+    return insert(TAGS).on_conflict_do_nothing()
+
+
+def _consent_upsert(insert: Callable[[Table], Any]) -> Any:
+    c = CONSENTS.c
+    stmt = insert(CONSENTS)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[c.org_id, c.persona_id, c.channel],
+        set_={"status": new.status, "source": new.source, "updated_at": new.updated_at},
+    )
 
 
 async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: BatchPlan) -> None:
@@ -282,4 +342,4 @@ async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: Batch
 async def write_legacy_imports(session: AsyncSession, plan: BatchPlan) -> None:
     """After the ledger entries they point at (RollupBatch.write gives the entries their ids)."""
     if plan.legacy:
-        await insert_rows(session, insert(LEGACY), [{**row, "entry_id": posting.id} for row, posting in plan.legacy])
+        await insert_rows(session, LEGACY, [{**row, "entry_id": posting.id} for row, posting in plan.legacy])

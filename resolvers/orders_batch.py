@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select
+from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,6 +67,10 @@ class OrderRowResult:
     order_id: uuid.UUID | None = None
     persona_id: uuid.UUID | None = None
     errors: list[UserError] = field(default_factory=list)
+    # The order's and the persona's rows as the batch left them, when every row of the batch went
+    # set-wise (as ingest_batch.RowResult.row): the payload reads nothing back.
+    order_row: dict[str, Any] | None = None
+    persona_row: dict[str, Any] | None = None
 
 
 @dataclass
@@ -174,8 +178,12 @@ async def record_orders(
     while pending:
         done = await batch.segment(pending, results)
         pending = pending[done:]
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]
+    finished = [r for r in results if r is not None]
+    assert len(finished) == len(results)
+    if batch.by_row:
+        for result in finished:
+            result.order_row = result.persona_row = None
+    return finished
 
 
 async def _recorded(
@@ -222,6 +230,7 @@ class OrdersBatch:
         self.session, self.org, self.actor, self.number_block = session, org, actor, number_block
         self.tickets = tickets
         self.boosting: list[Row[Any]] | None = None
+        self.by_row = False  # whether any row went through the row-by-row path
 
     async def segment(self, pending: list[OrderRow], results: list[OrderRowResult | None]) -> int:
         """Plan and write the pending rows up to the first that cannot go set-wise; how many were done."""
@@ -263,8 +272,10 @@ class OrdersBatch:
                 results[row.index] = await self._row_by_row(row)
             return done
         for item in planned:
-            persona_id = item.order["persona_id"]
-            results[item.row.index] = OrderRowResult(OrderOutcome.RECORDED, item.order["id"], persona_id)
+            order, persona_id = item.order, item.order["persona_id"]
+            results[item.row.index] = OrderRowResult(
+                OrderOutcome.RECORDED, order["id"], persona_id, order_row=order, persona_row=plan.persona(persona_id)
+            )
         return done
 
     def _plan(self, plan: BatchPlan, others: Others, row: OrderRow, referrer: uuid.UUID | None) -> Planned:
@@ -347,9 +358,9 @@ class OrdersBatch:
                 ]
                 names = dimension_names([(ln.product, ln.brand, ln.category) for ln in data_lines])
                 plan.rollups.add_order(order, names)
-            await insert_rows(session, insert(ORDERS), [item.order for item in planned])
+            await insert_rows(session, ORDERS, [item.order for item in planned])
             if lines:
-                await insert_rows(session, insert(ORDER_LINES), lines)
+                await insert_rows(session, ORDER_LINES, lines)
             await plan.rollups.write(session, org.id)
             await write_legacy_imports(session, plan)
         except IntegrityError:
@@ -372,6 +383,7 @@ class OrdersBatch:
         return {p: max((a.points_multiplier_milli for a in mine), default=NO_BOOST) for p, mine in found.items()}
 
     async def _row_by_row(self, row: OrderRow) -> OrderRowResult:
+        self.by_row = True
         result = await record_order(
             self.session, self.org, row.data, actor=self.actor, path=row.path, number_block=self.number_block
         )

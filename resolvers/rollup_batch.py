@@ -14,17 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, insert, or_
+from sqlalchemy import Table, case, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import PersonaRollup, PointsEntry, PurchaseCount
 from models.base import new_id
 from models.enums import PointsEntryKind
 from resolvers.points import KIND_COLUMN
-from resolvers.upsert import insert_on_conflict, insert_rows
+from resolvers.upsert import insert_rows
 
 ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
 ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
@@ -130,7 +131,7 @@ class RollupBatch:
         if not persona_ids:
             return
         rows = [self._rollup_row(org_id, persona_id, points.get(persona_id, {})) for persona_id in persona_ids]
-        returned = await insert_rows(session, _rollup_upsert(session), rows)
+        returned = await insert_rows(session, _rollup_upsert, rows)
         balances: dict[uuid.UUID, int] = {row.persona_id: row.points_balance for row in returned or []}
         await self._write_entries(session, org_id, balances, {p: sum(d.values()) for p, d in points.items()})
         await self._write_counts(session, org_id)
@@ -168,7 +169,7 @@ class RollupBatch:
                     "created_at": posting.created_at,
                 }
             )
-        await insert_rows(session, insert(ENTRIES), entries)
+        await insert_rows(session, ENTRIES, entries)
 
     async def _write_counts(self, session: AsyncSession, org_id: uuid.UUID) -> None:
         if not self.counts:
@@ -185,13 +186,13 @@ class RollupBatch:
             }
             for (persona_id, dimension, name), tally in sorted(self.counts.items(), key=lambda item: item[0])
         ]
-        await insert_rows(session, _purchase_count_upsert(session), rows)
+        await insert_rows(session, _purchase_count_upsert, rows)
 
 
-def _rollup_upsert(session: AsyncSession) -> Any:
+def _rollup_upsert(insert: Callable[[Table], Any]) -> Any:
     """Insert a rollup row, or add to the one there is; returns each persona's balance after."""
     r = ROLLUPS.c
-    stmt = insert_on_conflict(session, ROLLUPS)
+    stmt = insert(ROLLUPS)
     new = stmt.excluded
     set_: dict[str, Any] = {name: r[name] + new[name] for name in ADDED_UP}
     set_["first_order_at"] = case(
@@ -207,9 +208,9 @@ def _rollup_upsert(session: AsyncSession) -> Any:
     )
 
 
-def _purchase_count_upsert(session: AsyncSession) -> Any:
+def _purchase_count_upsert(insert: Callable[[Table], Any]) -> Any:
     pc = PURCHASE_COUNTS.c
-    stmt = insert_on_conflict(session, PURCHASE_COUNTS)
+    stmt = insert(PURCHASE_COUNTS)
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[pc.org_id, pc.persona_id, pc.dimension, pc.name],

@@ -233,8 +233,8 @@ class IngestMutation:
                 path=path,
                 number_block=ctx.settings.persona_number_block,
             )
-            rows = await ingest.persona_rows(session, org.id, [r.persona_id for r in results if r.persona_id])
-            return results, rows
+            carried = ((r.persona_id, r.row) for r in results)
+            return results, await ingest_batch.payload_rows(session, org.id, carried, ingest.persona_rows)
 
         outcome = await run_mutation(info, "ingestContacts", work)
         if outcome.value is None:
@@ -269,8 +269,10 @@ class IngestMutation:
             results = await orders_batch.record_orders(
                 session, org, data, actor=ctx.viewer.name, path=path, number_block=ctx.settings.persona_number_block
             )
-            personas = await ingest.persona_rows(session, org.id, [r.persona_id for r in results if r.persona_id])
-            recorded = await orders.order_rows(session, org.id, [r.order_id for r in results if r.order_id])
+            found = ((r.persona_id, r.persona_row) for r in results)
+            personas = await ingest_batch.payload_rows(session, org.id, found, ingest.persona_rows)
+            found = ((r.order_id, r.order_row) for r in results)
+            recorded = await ingest_batch.payload_rows(session, org.id, found, orders.order_rows)
             return results, personas, recorded
 
         outcome = await run_mutation(info, "recordOrders", work)
