@@ -173,7 +173,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = database is None
-        app.state.db = database or Database(create_engine(settings), reads_per_request=settings.db_reads_per_request)
+        app.state.db = database or Database(
+            create_engine(settings),
+            reads_per_request=settings.db_reads_per_request,
+            coalesce_reads=settings.coalesce_reads,
+        )
         # What start-up made (the schema, the app, the modules: ~190k objects) lives as long as the
         # process: frozen, the full collections that a request's garbage triggers stop walking it
         # (130-370 ms each at load, one every second ingest batch; bench/README.md "Ingestion").

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from database import RowLike
 from loaders.base import OrgLoader
-from resolvers.audiences import memberships
+from resolvers.audiences import AUDIENCES_OF, memberships
 
 
-class AudiencesByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
+class AudiencesByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
     """Two statements per batch, whatever its size: the audience list, then one
     UNION ALL of every audience's search over the batch's personas."""
 
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        found = await memberships(conn, self.org_id, keys)
+    async def fetch(self, keys: list[uuid.UUID]) -> list[list[RowLike]]:
+        audiences = await self.db.select(AUDIENCES_OF, {"org_id": self.org_id})
+        # The searches take a connection: search SQL is built for its dialect (resolvers/search_sql.py).
+        async with self.db.read() as conn:
+            found = await memberships(conn, self.org_id, keys, audiences)
         return [found.get(k, []) for k in keys]

@@ -4,13 +4,13 @@ attributes, tags, sign-ups, stores and purchase counts, keyed by persona."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
-from loaders.base import OrgLoader, keys_param, one_per_key, org_param
+from database import RowLike
+from loaders.base import FirstPerKey, GroupedBy, OnePerKey, OrgLoader, keys_param, org_param
 from models import (
     Consent,
     CustomAttribute,
@@ -32,13 +32,6 @@ STORES = Store.__table__  # type: ignore[attr-defined]
 PURCHASE_COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
 REDEMPTIONS = Redemption.__table__  # type: ignore[attr-defined]
 DISCOUNTS = Discount.__table__  # type: ignore[attr-defined]
-
-
-def _grouped(rows: Any, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-    by_persona: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
-    for row in rows:
-        by_persona[row.persona_id].append(row)
-    return [by_persona.get(k, []) for k in keys]
 
 
 _pc = PURCHASE_COUNTS.c
@@ -83,62 +76,65 @@ DISCOUNTS_OF_ORG = (
 DISCOUNTS_BY_ID = select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param(), DISCOUNTS.c.id.in_(keys_param()))
 
 
-class RollupByPersonaLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(ROLLUPS_OF, self.params(keys)), keys, "persona_id")
+class RollupByPersonaLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = ROLLUPS_OF
+    shape = OnePerKey("persona_id")
 
 
-class ConsentsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        return _grouped(await conn.execute(CONSENTS_OF, self.params(keys)), keys)
+class ConsentsByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
+    statement = CONSENTS_OF
+    shape = GroupedBy("persona_id")
 
 
-class AttributesByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        return _grouped(await conn.execute(ATTRIBUTES_OF, self.params(keys)), keys)
+class AttributesByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
+    statement = ATTRIBUTES_OF
+    shape = GroupedBy("persona_id")
 
 
 class TagsByPersonaLoader(OrgLoader[uuid.UUID, list[str]]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[str]]:
-        return [[r.tag for r in group] for group in _grouped(await conn.execute(TAGS_OF, self.params(keys)), keys)]
+    statement = TAGS_OF
+    shape = GroupedBy("persona_id", pick="tag")
 
 
-class SignupsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        return _grouped(await conn.execute(SIGNUPS_OF, self.params(keys)), keys)
+class SignupsByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
+    statement = SIGNUPS_OF
+    shape = GroupedBy("persona_id")
 
 
-class StoreLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(STORES_BY_ID, self.params(keys)), keys)
+class StoreLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = STORES_BY_ID
+    shape = OnePerKey()
 
 
-class PurchaseCountsByPersonaLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
+class PurchaseCountsByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
     """Every brand, category and product a persona bought, most bought first.
 
     One row per distinct name; the rows are few per persona (bounded by the
     catalogue), not per order, so the card never scans order history."""
 
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        return _grouped(await conn.execute(PURCHASE_COUNTS_OF, self.params(keys)), keys)
+    statement = PURCHASE_COUNTS_OF
+    shape = GroupedBy("persona_id")
 
 
-class LastRedemptionByPersonaLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        found: dict[uuid.UUID, Row[Any]] = {}
-        for row in await conn.execute(REDEMPTIONS_OF, self.params(keys)):
-            found.setdefault(row.persona_id, row)
-        return [found.get(k) for k in keys]
+class LastRedemptionByPersonaLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = REDEMPTIONS_OF
+    shape = FirstPerKey("persona_id")
 
 
-class DiscountsLoader(OrgLoader[str, list[Row[Any]]]):
+def _every_key(rows: Sequence[RowLike], keys: Sequence[Any], /) -> list[Any]:
+    return [list(rows) for _ in keys]
+
+
+class DiscountsLoader(OrgLoader[str, list[RowLike]]):
     """The organization's discounts (one key: "all"), oldest first."""
 
-    async def fetch(self, conn: AsyncConnection, keys: list[str]) -> list[list[Row[Any]]]:
-        rows = list(await conn.execute(DISCOUNTS_OF_ORG, {"org_id": self.org_id}))
-        return [rows for _ in keys]
+    statement = DISCOUNTS_OF_ORG
+    shape = staticmethod(_every_key)
+
+    def params(self, keys: list[str]) -> dict[str, object]:
+        return {"org_id": self.org_id}
 
 
-class DiscountLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(DISCOUNTS_BY_ID, self.params(keys)), keys)
+class DiscountLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = DISCOUNTS_BY_ID
+    shape = OnePerKey()

@@ -4,13 +4,13 @@ the order or redemption a points entry belongs to."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, select
 
-from loaders.base import OrgLoader, keys_param, one_per_key, org_param
+from database import RowLike
+from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_param, org_param
 from models import Order, OrderLine, PointsEntry, Redemption
 from models.enums import PointsEntryKind
 from resolvers.history import HistoryKind, history_counts
@@ -37,33 +37,34 @@ ORDERS_BY_ID = select(ORDERS).where(ORDERS.c.org_id == org_param(), ORDERS.c.id.
 REDEMPTIONS_BY_ID = select(REDEMPTIONS).where(REDEMPTIONS.c.org_id == org_param(), REDEMPTIONS.c.id.in_(keys_param()))
 
 
-class OrderLinesByOrderLoader(OrgLoader[uuid.UUID, list[Row[Any]]]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        by_order: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
-        for row in await conn.execute(LINES_OF, self.params(keys)):
-            by_order[row.order_id].append(row)
-        return [by_order.get(k, []) for k in keys]
+class OrderLinesByOrderLoader(OrgLoader[uuid.UUID, list[RowLike]]):
+    statement = LINES_OF
+    shape = GroupedBy("order_id")
+
+
+def _earned(rows: Sequence[RowLike], keys: Sequence[Any], /) -> list[Any]:
+    earned = {r.order_id: int(r.points) for r in rows}
+    return [earned.get(k, 0) for k in keys]
 
 
 class PointsEarnedByOrderLoader(OrgLoader[uuid.UUID, int]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[int]:
-        earned = {r.order_id: int(r.points) for r in await conn.execute(EARNED_BY, self.params(keys))}
-        return [earned.get(k, 0) for k in keys]
+    statement = EARNED_BY
+    shape = staticmethod(_earned)
 
 
-class OrderLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(ORDERS_BY_ID, self.params(keys)), keys)
+class OrderLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = ORDERS_BY_ID
+    shape = OnePerKey()
 
 
-class RedemptionLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(REDEMPTIONS_BY_ID, self.params(keys)), keys)
+class RedemptionLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = REDEMPTIONS_BY_ID
+    shape = OnePerKey()
 
 
 class HistoryCountLoader(OrgLoader[tuple[uuid.UUID, HistoryKind], int]):
     """totalCount of a persona's history connection of one kind: every count a request asks
     for in one statement."""
 
-    async def fetch(self, conn: AsyncConnection, keys: list[tuple[uuid.UUID, HistoryKind]]) -> list[int]:
-        return await history_counts(conn, self.org_id, keys)
+    async def fetch(self, keys: list[tuple[uuid.UUID, HistoryKind]]) -> list[int]:
+        return await history_counts(self.db.select, self.org_id, keys)

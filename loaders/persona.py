@@ -1,19 +1,18 @@
 """Loaders for personas and their organization.
 
-Loaders hand back SQLAlchemy rows (attribute access, no ORM identity map or
-validation on the hot path); schema types read the same attribute names from
-a row as from a table model.
+Loaders hand back rows (SQLAlchemy Rows, or CoalescedRows of the same keys:
+attribute access, no ORM identity map or validation on the hot path); schema
+types read the same attribute names from a row as from a table model.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import Row, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
-from loaders.base import OrgLoader, keys_param, one_per_key, org_param
+from database import RowLike
+from loaders.base import OnePerKey, OrgLoader, keys_param, org_param
 from models import Organization, Persona
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
@@ -24,16 +23,19 @@ PERSONAS_BY_NUMBER = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), PE
 ORGANIZATION = select(ORGANIZATIONS).where(ORGANIZATIONS.c.id == org_param())
 
 
-class PersonaByIdLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(PERSONAS_BY_ID, self.params(keys)), keys)
+class PersonaByIdLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = PERSONAS_BY_ID
+    shape = OnePerKey()
 
 
-class PersonaByNumberLoader(OrgLoader[int, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[int]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(PERSONAS_BY_NUMBER, self.params(keys)), keys, "number")
+class PersonaByNumberLoader(OrgLoader[int, RowLike | None]):
+    statement = PERSONAS_BY_NUMBER
+    shape = OnePerKey("number")
 
 
-class OrganizationLoader(OrgLoader[uuid.UUID, Row[Any] | None]):
-    async def fetch(self, conn: AsyncConnection, keys: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return one_per_key(await conn.execute(ORGANIZATION, {"org_id": self.org_id}), keys)
+class OrganizationLoader(OrgLoader[uuid.UUID, RowLike | None]):
+    statement = ORGANIZATION
+    shape = OnePerKey()
+
+    def params(self, keys: list[uuid.UUID]) -> dict[str, object]:
+        return {"org_id": self.org_id}

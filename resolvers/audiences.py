@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, literal, select, union_all
+from sqlalchemy import Row, Select, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,14 +42,18 @@ def _ordered(stmt: Any) -> Any:
     return stmt.order_by(AUDIENCES.c.is_default.desc(), AUDIENCES.c.name, AUDIENCES.c.id)
 
 
+# The organization's audiences (bound as {"org_id": ...}), ALL first, then by name; each
+# row carries the org's region. Built once: loaders read it through Database.select.
+AUDIENCES_OF: Select[Any] = _ordered(
+    select(AUDIENCES, ORGANIZATIONS.c.default_region)
+    .join(ORGANIZATIONS, ORGANIZATIONS.c.id == AUDIENCES.c.org_id)
+    .where(AUDIENCES.c.org_id == bindparam("org_id"))
+)
+
+
 async def list_audiences(conn: Executor, org_id: uuid.UUID) -> list[Row[Any]]:
     """The organization's audiences, ALL first, then by name; each row carries the org's region."""
-    stmt = (
-        select(AUDIENCES, ORGANIZATIONS.c.default_region)
-        .join(ORGANIZATIONS, ORGANIZATIONS.c.id == AUDIENCES.c.org_id)
-        .where(AUDIENCES.c.org_id == org_id)
-    )
-    return list((await conn.execute(_ordered(stmt))).all())
+    return list((await conn.execute(AUDIENCES_OF, {"org_id": org_id})).all())
 
 
 async def audience_by_id(conn: Executor, org_id: uuid.UUID, audience_id: uuid.UUID) -> Row[Any] | None:
@@ -62,13 +66,13 @@ async def audience_by_id(conn: Executor, org_id: uuid.UUID, audience_id: uuid.UU
 
 
 async def memberships(
-    conn: Executor, org_id: uuid.UUID, persona_ids: Sequence[uuid.UUID], audiences: Sequence[Row[Any]] | None = None
-) -> dict[uuid.UUID, list[Row[Any]]]:
+    conn: Executor, org_id: uuid.UUID, persona_ids: Sequence[uuid.UUID], audiences: Sequence[Any] | None = None
+) -> dict[uuid.UUID, list[Any]]:
     """For each persona, the audiences it is in (in list order): one statement per 20 audiences."""
     if audiences is None:
         audiences = await list_audiences(conn, org_id)
     dialect = Dialect.of(conn)
-    found: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
+    found: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if not persona_ids:
         return found
     searches: list[tuple[int, CompiledSearch]] = []

@@ -10,15 +10,34 @@ keeps the newest, then fetches the full rows of each kind on the page.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, String, Table, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from database import RowLike, Statement
 from models import Merge, Message, Order, PersonaAction, PixelEvent, PointsEntry, Redemption, SurveySubmission
+from models.base import UTCDateTime
 from resolvers.pagination import Cursor, Page, PageRequest, build_page, keyset_select
 
 
@@ -68,40 +87,79 @@ KINDS: dict[HistoryKind, KindTable] = {
 }
 
 
+# Reads a statement's rows: Database.select (a request's reads of one tick go to PostgreSQL as one).
+ReadRows = Callable[[Statement, Mapping[str, Any]], Awaitable[list[RowLike]]]
+
+
+@cache
+def _page_statement(kind: HistoryKind, forward: bool, after: bool) -> Select[Any]:
+    """keyset_select's page of one kind with the persona, the cursor and the size as
+    parameters: built once per (kind, direction, cursor or not), so SQLAlchemy finds its
+    compiled form by the cached statement and a coalesced read reuses its renamed form."""
+    spec = KINDS[kind]
+    c = spec.table.c
+    time, id_ = spec.time(), c.id
+    persona = bindparam("persona_id", type_=id_.type)
+    owned = or_(*(c[name] == persona for name in spec.persona_columns))
+    stmt = select(spec.table).where(c.org_id == bindparam("org_id"), owned)
+    if after:
+        t, i = bindparam("cursor_time", type_=UTCDateTime()), bindparam("cursor_id", type_=id_.type)
+        past = or_(time < t, and_(time == t, id_ < i)) if forward else or_(time > t, and_(time == t, id_ > i))
+        stmt = stmt.where(past)
+    order = (time.desc(), id_.desc()) if forward else (time.asc(), id_.asc())
+    return stmt.order_by(*order).limit(bindparam("page_limit", type_=Integer()))
+
+
 async def history_page(
-    conn: AsyncConnection, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind, request: PageRequest
-) -> Page[Row[Any]]:
+    read: ReadRows, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind, request: PageRequest
+) -> Page[RowLike]:
     """One page of the persona's rows of one kind, newest first."""
     spec = KINDS[kind]
-    base = select(spec.table).where(*spec.owned_by(org_id, persona_id))
-    rows = (await conn.execute(keyset_select(base, spec.time(), spec.table.c.id, request))).all()
+    params: dict[str, Any] = {"org_id": org_id, "persona_id": persona_id, "page_limit": request.size + 1}
+    if request.cursor is not None:
+        params |= {"cursor_time": request.cursor.time, "cursor_id": request.cursor.id}
+    rows = await read(_page_statement(kind, request.forward, request.cursor is not None), params)
     return build_page(rows, request, lambda r: Cursor(getattr(r, spec.time_column), r.id))
 
 
-async def history_counts(
-    conn: AsyncConnection, org_id: uuid.UUID, keys: Sequence[tuple[uuid.UUID, HistoryKind]]
-) -> list[int]:
+def _ids_param(kind: HistoryKind) -> str:
+    return f"{kind.value.lower()}_ids"
+
+
+@cache
+def _counts_statement(kinds: tuple[HistoryKind, ...]) -> CompoundSelect[Any]:
+    """The counts of the given kinds per persona, the personas of each bound as its
+    _ids_param: built once per set of kinds."""
+    branches = []
+    for kind in kinds:
+        spec = KINDS[kind]
+        persona_ids: BindParameter[Any] = bindparam(_ids_param(kind), expanding=True)
+        for name in spec.persona_columns:
+            column = spec.table.c[name]
+            branches.append(
+                select(
+                    literal_column(f"'{kind.value}'", String).label("kind"),
+                    column.label("persona_id"),
+                    func.count().label("count"),
+                )
+                .where(spec.table.c.org_id == bindparam("org_id"), column.in_(persona_ids))
+                .group_by(column)
+            )
+    return union_all(*branches)
+
+
+async def history_counts(read: ReadRows, org_id: uuid.UUID, keys: Sequence[tuple[uuid.UUID, HistoryKind]]) -> list[int]:
     """How many rows of each (persona, kind) there are, in key order: one statement for all
     of them (a card asks for eight totals; a list page for eight per persona)."""
     wanted: dict[HistoryKind, set[uuid.UUID]] = {}
     for persona_id, kind in keys:
         wanted.setdefault(kind, set()).add(persona_id)
-    branches = []
-    for kind, persona_ids in wanted.items():
-        spec = KINDS[kind]
-        for name in spec.persona_columns:
-            column = spec.table.c[name]
-            branches.append(
-                select(
-                    literal_column(f"'{kind.value}'", String).label("kind"), column.label("persona_id"), func.count()
-                )
-                .where(spec.table.c.org_id == org_id, column.in_(sorted(persona_ids)))
-                .group_by(column)
-            )
-    if not branches:
+    if not wanted:
         return []
+    kinds = tuple(kind for kind in HistoryKind if kind in wanted)
+    params: dict[str, Any] = {"org_id": org_id} | {_ids_param(k): sorted(wanted[k]) for k in kinds}
     counts: dict[tuple[uuid.UUID, str], int] = {}
-    for kind_name, persona_id, count in await conn.execute(union_all(*branches)):
+    for kind_name, persona_id, count in await read(_counts_statement(kinds), params):
         counts[(persona_id, kind_name)] = counts.get((persona_id, kind_name), 0) + int(count)
     return [counts.get((persona_id, kind.value), 0) for persona_id, kind in keys]
 

@@ -29,6 +29,7 @@ holds both paths to byte-identical answers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -57,7 +58,7 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from graphql.pyutils import Path, gather_with_cancel
+from graphql.pyutils import Path
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
 from strawberry.types.field import StrawberryField
@@ -199,7 +200,7 @@ class Compiler:
                     for v in value:
                         items.append(item(v, run))
                 except BaseException:
-                    _discard(items)
+                    run.orphaned(items)
                     raise
                 pending = [n for n, v in enumerate(items) if _awaitable(v)]
                 return run.settle(items, pending) if pending else items
@@ -263,9 +264,6 @@ class _Started:
         self.coroutine = coroutine
         self.waiting_for = waiting_for
 
-    def close(self) -> None:
-        self.coroutine.close()
-
     def __await__(self) -> Generator[Any, Any, Any]:
         coroutine, waiting_for = self.coroutine, self.waiting_for
         if hasattr(waiting_for, "_asyncio_future_blocking"):
@@ -285,14 +283,6 @@ class _Started:
                     return done.value
 
 
-def _discard(values: Any) -> None:
-    """Close the coroutines of siblings that will never be awaited (the request falls back)."""
-    for value in values:
-        close = getattr(value, "close", None)
-        if close is not None and _awaitable(value):
-            close()
-
-
 def _leaf_identity(value: Any, _run: Run) -> Any:
     return value
 
@@ -300,7 +290,7 @@ def _leaf_identity(value: Any, _run: Run) -> Any:
 class Run:
     """One request's execution of a plan."""
 
-    __slots__ = ("context", "plan", "schema", "strawberry", "variables")
+    __slots__ = ("context", "orphans", "plan", "schema", "strawberry", "variables")
 
     def __init__(self, plan: Plan, schema: Any, context: Any, variables: VariableValues) -> None:
         self.plan = plan
@@ -308,6 +298,12 @@ class Run:
         self.schema: GraphQLSchema = schema._schema
         self.context = context
         self.variables = variables
+        # What siblings of a failed field started: finished before graphql-core takes over, so
+        # no read is cut off halfway on the request's connection (nor a coroutine left unawaited).
+        self.orphans: list[Any] = []
+
+    def orphaned(self, values: Any) -> None:
+        self.orphans.extend(v for v in values if _awaitable(v))
 
     def object(self, fields: list[FieldPlan], source: Any) -> Any:
         out: dict[str, Any] = {}
@@ -326,7 +322,7 @@ class Run:
                 if _awaitable(value):
                     pending.append(f.key)
         except BaseException:
-            _discard(out[k] for k in pending)
+            self.orphaned(out[k] for k in pending)
             raise
         return self.settle(out, pending) if pending else out
 
@@ -368,13 +364,47 @@ class Run:
             None,  # type: ignore[arg-type]
         )
 
-    async def later(self, value: Awaitable[Any], complete: Complete) -> Any:
-        completed = complete(await value, self)
+    def later(self, value: Awaitable[Any], complete: Complete) -> _Later:
+        return _Later(self, value, complete)
+
+    def settle(self, out: Any, pending: list[Any]) -> _Settle:
+        return _Settle(out, pending)
+
+
+class _Later:
+    """A resolver's awaitable value, then its completion (which may wait too)."""
+
+    __slots__ = ("complete", "run", "value")
+
+    def __init__(self, run: Run, value: Awaitable[Any], complete: Complete) -> None:
+        self.run, self.value, self.complete = run, value, complete
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self._finish().__await__()
+
+    async def _finish(self) -> Any:
+        completed = self.complete(await self.value, self.run)
         return await completed if _awaitable(completed) else completed
 
-    async def settle(self, out: Any, pending: list[Any]) -> Any:
-        values = await gather_with_cancel(*(out[k] for k in pending))
-        for k, v in zip(pending, values, strict=True):
+
+class _Settle:
+    """An object's (or a list's) values that wait, awaited together and put in place."""
+
+    __slots__ = ("keys", "out")
+
+    def __init__(self, out: Any, keys: list[Any]) -> None:
+        self.out, self.keys = out, keys
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self._settle().__await__()
+
+    async def _settle(self) -> Any:
+        out, keys = self.out, self.keys
+        # Every sibling runs to its end even when one fails: none is cut off mid-read.
+        values = await asyncio.gather(*(out[k] for k in keys), return_exceptions=True)
+        for k, v in zip(keys, values, strict=True):
+            if isinstance(v, BaseException):
+                raise v
             out[k] = v
         return out
 
@@ -436,8 +466,13 @@ async def execute_plan(plan: Plan, strawberry_schema: Any, context: Any, raw_var
     if not isinstance(variables, VariableValues):
         raise Fallback("variables that do not coerce")
     run = Run(plan, strawberry_schema, context, variables)
-    data = run.object(plan.fields, None)
-    return await data if _awaitable(data) else data
+    try:
+        data = run.object(plan.fields, None)
+        return await data if _awaitable(data) else data
+    except Exception:
+        if run.orphans:
+            await asyncio.gather(*run.orphans, return_exceptions=True)
+        raise
 
 
 class FastExecution(SchemaExtension):

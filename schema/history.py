@@ -113,8 +113,7 @@ async def _connection(
     # tick, so the counts of every connection of the card go in one batch (one statement).
     counts = info.context.loaders.history_count
     counted = counts.load((persona_id, kind)) if asks_total_count(info) else None
-    async with db.read() as conn:
-        page = await history.history_page(conn, org_id, persona_id, kind, request)
+    page = await history.history_page(db.select, org_id, persona_id, kind, request)
 
     async def count() -> int:
         return await (counted if counted is not None else counts.load((persona_id, kind)))
