@@ -6,7 +6,8 @@ import uuid
 
 from database import RowLike
 from loaders.base import OrgLoader
-from resolvers.audiences import AUDIENCES_OF, memberships
+from resolvers.audiences import AUDIENCES_OF, memberships_by
+from resolvers.search_sql import Dialect
 
 
 class AudiencesByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
@@ -15,7 +16,7 @@ class AudiencesByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):
 
     async def fetch(self, keys: list[uuid.UUID]) -> list[list[RowLike]]:
         audiences = await self.db.select(AUDIENCES_OF, {"org_id": self.org_id})
-        # The searches take a connection: search SQL is built for its dialect (resolvers/search_sql.py).
-        async with self.db.read() as conn:
-            found = await memberships(conn, self.org_id, keys, audiences)
+        # The membership searches go out with the request's other reads of the same tick.
+        dialect = Dialect(sqlite=self.db.is_sqlite)
+        found = await memberships_by(self.db.select, dialect, self.org_id, keys, audiences)
         return [found.get(k, []) for k in keys]

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, literal, select, union_all
+from sqlalchemy import BindParameter, Integer, Row, Select, bindparam, cast, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import Audience, Organization
 from resolvers.amounts import decimal_to_milli
 from resolvers.errors import BadQuery, UserError, UserErrors
-from resolvers.search import parse_search
+from resolvers.search import Comparison, parse_search
 from resolvers.search_sql import PERSONAS, CompiledSearch, Dialect, Executor, compile_search
 
 AUDIENCES = Audience.__table__  # type: ignore[attr-defined]
@@ -65,34 +65,81 @@ async def audience_by_id(conn: Executor, org_id: uuid.UUID, audience_id: uuid.UU
     return (await conn.execute(stmt)).first()
 
 
+# Membership statements by organization, dialect and audiences (index, id, query, region): built
+# once while the audiences stay as they are. A search on last_seen depends on the time it is
+# compiled at, so one with such a term is built anew each time.
+_MEMBERSHIP_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+MEMBERSHIP_STATEMENTS_KEPT = 512
+PERSONA_IDS: BindParameter[Any] = bindparam("persona_ids", expanding=True)
+
+
+def _uses_the_time(row: Any) -> bool:
+    try:
+        query = parse_search(row.query)
+    except BadQuery:
+        return False
+    return any(isinstance(t, Comparison) and t.field == "last_seen" for t in query.terms)
+
+
+def membership_statement(chunk: Sequence[tuple[int, Any]], org_id: uuid.UUID, dialect: Dialect) -> Any:
+    """One UNION ALL of the chunk's audience searches over the personas bound as `persona_ids`
+    (None when none of them parses); the audience's list index tells the rows apart."""
+    key = (org_id, dialect, tuple((i, r.id, r.query, r.default_region) for i, r in chunk))
+    found = _MEMBERSHIP_STATEMENTS.get(key)
+    if found is not None:
+        return found
+    selects = []
+    for index, row in chunk:
+        try:
+            search = audience_search(row, org_id, dialect, row.default_region)
+        except BadQuery:
+            continue  # saved before the grammar changed: it holds nobody until fixed
+        selects.append(
+            select(cast(literal(index), Integer).label("audience"), PERSONAS.c.id.label("persona_id")).where(
+                *search.conditions, PERSONAS.c.id.in_(PERSONA_IDS)
+            )
+        )
+    if not selects:
+        return None
+    stmt = selects[0] if len(selects) == 1 else union_all(*selects)
+    if not any(_uses_the_time(row) for _, row in chunk):
+        if len(_MEMBERSHIP_STATEMENTS) >= MEMBERSHIP_STATEMENTS_KEPT:
+            _MEMBERSHIP_STATEMENTS.clear()
+        _MEMBERSHIP_STATEMENTS[key] = stmt
+    return stmt
+
+
 async def memberships(
     conn: Executor, org_id: uuid.UUID, persona_ids: Sequence[uuid.UUID], audiences: Sequence[Any] | None = None
 ) -> dict[uuid.UUID, list[Any]]:
     """For each persona, the audiences it is in (in list order): one statement per 20 audiences."""
     if audiences is None:
         audiences = await list_audiences(conn, org_id)
-    dialect = Dialect.of(conn)
+
+    async def run(stmt: Any, params: dict[str, Any]) -> Iterable[Any]:
+        return await conn.execute(stmt, params)
+
+    return await memberships_by(run, Dialect.of(conn), org_id, persona_ids, audiences)
+
+
+async def memberships_by(
+    run: Callable[[Any, dict[str, Any]], Awaitable[Iterable[Any]]],
+    dialect: Dialect,
+    org_id: uuid.UUID,
+    persona_ids: Sequence[uuid.UUID],
+    audiences: Sequence[Any],
+) -> dict[uuid.UUID, list[Any]]:
+    """memberships() with the statements sent by `run` (e.g. a request's coalesced reads)."""
     found: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if not persona_ids:
         return found
-    searches: list[tuple[int, CompiledSearch]] = []
-    for index, row in enumerate(audiences):
-        try:
-            searches.append((index, audience_search(row, org_id, dialect, row.default_region)))
-        except BadQuery:
-            continue  # saved before the grammar changed: it holds nobody until fixed
     ids = list(persona_ids)
     hits: set[tuple[int, uuid.UUID]] = set()
-    for start in range(0, len(searches), AUDIENCES_PER_STATEMENT):
-        chunk = searches[start : start + AUDIENCES_PER_STATEMENT]
-        selects = [
-            select(literal(index).label("audience"), PERSONAS.c.id.label("persona_id")).where(
-                *search.conditions, PERSONAS.c.id.in_(ids)
-            )
-            for index, search in chunk
-        ]
-        stmt = selects[0] if len(selects) == 1 else union_all(*selects)
-        hits.update((int(r.audience), r.persona_id) for r in await conn.execute(stmt))
+    for start in range(0, len(audiences), AUDIENCES_PER_STATEMENT):
+        chunk = list(enumerate(audiences))[start : start + AUDIENCES_PER_STATEMENT]
+        stmt = membership_statement(chunk, org_id, dialect)
+        if stmt is not None:
+            hits.update((int(r.audience), r.persona_id) for r in await run(stmt, {"persona_ids": ids}))
     for index, row in enumerate(audiences):
         for persona_id in ids:
             if (index, persona_id) in hits:
