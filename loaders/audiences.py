@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from database import RowLike
+from coalesce import RowLike
 from loaders.base import OrgLoader
 from resolvers.audiences import AUDIENCES_OF, memberships_by
 from resolvers.search_sql import Dialect

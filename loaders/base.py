@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from aiodataloader import DataLoader
 from sqlalchemy import BindParameter, bindparam
 
-from database import Database, RowLike, Statement
+from coalesce import RowLike, Statement
+from database import Database
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from database import RowLike
+from coalesce import RowLike
 from loaders.base import FirstPerKey, GroupedBy, OnePerKey, OrgLoader, keys_param, org_param
 from models import (
     Consent,

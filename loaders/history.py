@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from database import RowLike
+from coalesce import RowLike
 from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_param, org_param
 from models import Order, OrderLine, PointsEntry, Redemption
 from models.enums import PointsEntryKind

@@ -10,7 +10,7 @@ from collections import defaultdict
 from sqlalchemy import Table, select
 
 import models
-from database import RowLike
+from coalesce import RowLike
 from loaders.base import OrgLoader, keys_param, org_param
 
 # The objects Query.node fetches, by type name; schema/nodes.py turns a row into

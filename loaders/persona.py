@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy import select
 
-from database import RowLike
+from coalesce import RowLike
 from loaders.base import OnePerKey, OrgLoader, keys_param, org_param
 from models import Organization, Persona
 

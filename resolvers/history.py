@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from database import RowLike, Statement
+from coalesce import RowLike, Statement
 from models import Merge, Message, Order, PersonaAction, PixelEvent, PointsEntry, Redemption, SurveySubmission
 from models.base import UTCDateTime
 from resolvers.pagination import Cursor, Page, PageRequest, build_page, keyset_select

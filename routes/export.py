@@ -26,8 +26,9 @@ from permissions.matrix import Permission
 from permissions.viewer import Viewer
 from resolvers.audiences import audience_by_id, audience_search
 from resolvers.errors import ApiError, NotFound
-from resolvers.export import stream_csv, stream_signatures_zip
+from resolvers.export import stream_csv
 from resolvers.search_sql import CompiledSearch, Dialect, compile_for_org
+from resolvers.signatures_zip import stream_signatures_zip
 from schema.ids import from_global_id
 
 CSV_TYPE = "text/csv; charset=utf-8"

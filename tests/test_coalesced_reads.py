@@ -43,7 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from database import Database, RowLike, Statement
+from coalesce import RowLike, Statement
+from database import Database
 from loaders.card import (
     ATTRIBUTES_OF,
     CONSENTS_OF,
