@@ -123,6 +123,23 @@ def validate_order(data: OrderData, path: list[str]) -> list[UserError]:
     return errors
 
 
+def line_rows(org_id: uuid.UUID, order_id: uuid.UUID, lines: Sequence[LineData]) -> list[dict[str, Any]]:
+    """An order's lines as order_lines rows, in ticket order (names trimmed, money in cents)."""
+    return [
+        {
+            "org_id": org_id,
+            "order_id": order_id,
+            "line_no": n,
+            "product": line.product.strip(),
+            "brand": (line.brand or "").strip() or None,
+            "category": (line.category or "").strip() or None,
+            "quantity": line.quantity,
+            "unit_price_cents": decimal_to_cents(line.unit_price),
+        }
+        for n, line in enumerate(lines)
+    ]
+
+
 async def record_order(
     session: AsyncSession,
     org: Organization,
@@ -306,19 +323,7 @@ async def _write_order(
     if data.lines:
         await session.execute(
             insert(ORDER_LINES),
-            [
-                {
-                    "org_id": org.id,
-                    "order_id": order.id,
-                    "line_no": n,
-                    "product": line.product.strip(),
-                    "brand": (line.brand or "").strip() or None,
-                    "category": (line.category or "").strip() or None,
-                    "quantity": line.quantity,
-                    "unit_price_cents": decimal_to_cents(line.unit_price),
-                }
-                for n, line in enumerate(data.lines)
-            ],
+            line_rows(org.id, order.id, data.lines),
         )
     deltas = await accrual(session, org, persona, order) if accrues(persona) else []
     await _fold_into_rollup(session, order, deltas, actor)

@@ -49,6 +49,7 @@ from resolvers.orders import (
     OrderOutcome,
     _boosting_audiences,
     dimension_names,
+    line_rows,
     record_order,
     validate_order,
 )
@@ -343,19 +344,7 @@ class OrdersBatch:
                 if item.referral is not None:
                     item.referral.note = f"referred persona #{plan.persona(order['persona_id'])['number']}"
                 data_lines = item.row.data.lines
-                lines += [
-                    {
-                        "org_id": org.id,
-                        "order_id": order["id"],
-                        "line_no": n,
-                        "product": line.product.strip(),
-                        "brand": (line.brand or "").strip() or None,
-                        "category": (line.category or "").strip() or None,
-                        "quantity": line.quantity,
-                        "unit_price_cents": decimal_to_cents(line.unit_price),
-                    }
-                    for n, line in enumerate(data_lines)
-                ]
+                lines += line_rows(org.id, order["id"], data_lines)
                 names = dimension_names([(ln.product, ln.brand, ln.category) for ln in data_lines])
                 plan.rollups.add_order(order, names)
             await insert_rows(session, ORDERS, [item.order for item in planned])
