@@ -73,7 +73,6 @@ class FieldPlan:
 class Plan:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
-    root: GraphQLObjectType
     fields: list[FieldPlan]
 
 
@@ -264,7 +263,7 @@ def compile_plan(
         fields = compiler.fields(root, [operation.selection_set])
     except Unsupported:
         return None
-    return Plan(operation, compiler.fragments, root, fields)
+    return Plan(operation, compiler.fragments, fields)
 
 
 PLANS = PlanCache()
