@@ -7,7 +7,7 @@ and returns exactly one result per key, in key order.
 
 Most loaders are declarative: `statement` (built once at import, bound with
 `params(keys)`) and `shape`, how its rows become one result per key (`OnePerKey`,
-`FirstPerKey`, `GroupedBy`). A loader that needs several statements or more logic
+`GroupedBy`). A loader that needs several statements or more logic
 overrides `fetch` and reads through `self.db.select` too.
 """
 
@@ -63,19 +63,6 @@ class OnePerKey:
 
     def __call__(self, rows: Sequence[RowLike], keys: Sequence[Any], /) -> list[Any]:
         return one_per_key(rows, keys, self.column)
-
-
-@dataclass(frozen=True)
-class FirstPerKey:
-    """The first row (in the statement's order) whose `column` is each key, None where none is."""
-
-    column: str
-
-    def __call__(self, rows: Sequence[RowLike], keys: Sequence[Any], /) -> list[Any]:
-        found: dict[Any, RowLike] = {}
-        for row in rows:
-            found.setdefault(getattr(row, self.column), row)
-        return [found.get(key) for key in keys]
 
 
 @dataclass(frozen=True)
