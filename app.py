@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from database import Database, create_engine
+from database import Database, create_engine, read_once_more_if_stale
 from loaders import Loaders
 from permissions.keys import authenticate, touch_key
 from permissions.viewer import Viewer
@@ -102,8 +103,7 @@ async def _authenticated_graphql(request: Request, view: PersonaGraphQL) -> Resp
     request.state.db = reads = db.for_request()
     try:
         try:
-            async with reads.read() as conn:
-                found = await authenticate(conn, raw_key.strip())
+            found = await read_once_more_if_stale(reads.read, partial(authenticate, raw_key=raw_key.strip()))
         except Exception as exc:  # the database is unreachable: masked, and the log says what
             return graphql_http.masked_failure(503, exc)
         if found is None:
@@ -129,8 +129,7 @@ async def healthz(_: Request) -> Response:
 async def readyz(request: Request) -> Response:
     db: Database = request.app.state.db
     try:
-        async with db.read() as conn:
-            await conn.execute(text("SELECT 1"))
+        await read_once_more_if_stale(db.read, lambda conn: conn.execute(text("SELECT 1")))
     except Exception as exc:  # any failure to reach the database means not ready
         logger.warning("readiness check failed: %s", type(exc).__name__)
         return JSONResponse({"status": "unavailable"}, status_code=503)

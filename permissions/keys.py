@@ -11,7 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
@@ -52,6 +52,10 @@ async def issue_key(session: AsyncSession, *, org_id: uuid.UUID, role: Role, nam
     return IssuedKey(key=key, plaintext=plaintext)
 
 
+# Built once: every request looks its key up with it.
+KEYS_BY_PREFIX = select(API_KEYS).where(API_KEYS.c.prefix == bindparam("prefix"))
+
+
 @dataclass(frozen=True)
 class Authenticated:
     viewer: Viewer
@@ -63,7 +67,7 @@ async def authenticate(conn: AsyncConnection | AsyncSession, raw_key: str) -> Au
     prefix = _split(raw_key)
     if prefix is None:
         return None
-    rows = (await conn.execute(select(API_KEYS).where(API_KEYS.c.prefix == prefix))).all()
+    rows = (await conn.execute(KEYS_BY_PREFIX, {"prefix": prefix})).all()
     digest = _hash(raw_key)
     for key in rows:
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:

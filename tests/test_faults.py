@@ -78,6 +78,37 @@ async def test_the_server_answers_503_while_the_database_is_down_and_recovers(ca
                 assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
 
 
+async def test_requests_right_after_the_database_dropped_every_connection_are_answered() -> None:
+    # Given a server whose pool holds connections it used a moment ago (reused without a
+    # ping within a second: database.PING_AFTER_IDLE_S)
+    with started_cluster() as cluster:
+        settings = Settings(database_url=cluster.url, cost_bucket_size=1_000_000)
+        migrate(settings)
+        setup = Database(create_engine(settings))
+        org = await new_org(setup)
+        key = await key_for(setup, org, Role.OWNER)
+        await setup.dispose()
+        with live_server(settings) as live:
+            async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {key}"}) as http:
+                assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
+                assert (await http.get("/readyz")).status_code == 200
+
+                # When PostgreSQL ends every connection to the database (an administrator,
+                # a failover, a proxy's idle timeout)
+                with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+
+                # Then the next requests are answered, not failed: the dead connection's
+                # first statement invalidates the pool and the read is tried once more
+                again = await http.post("/graphql", json={"query": VIEWER})
+                assert again.status_code == 200
+                assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
+                assert (await http.get("/readyz")).status_code == 200
+
+
 def _contacts(count: int) -> list[dict[str, str]]:
     return [{"email": f"killed{i}@example.com", "firstName": "Kill", "lastName": f"Nine {i}"} for i in range(count)]
 
