@@ -82,6 +82,8 @@ class _Plan:
         self._connections: dict[tuple[int, str], bool] = {}
         # Static prices by (operation, page-size variables): a repeated operation costs a lookup.
         self.static_costs: dict[tuple[int, tuple[tuple[str, int], ...]], int] = {}
+        # Prices of selections with no connection below: no variable changes them.
+        self.fixed_costs: dict[tuple[int, str], int] = {}
 
     def merged(self, nodes: Sequence[FieldNode]) -> SelectionSetNode:
         """The selections of every node of one response key, as execution merges them."""
@@ -197,9 +199,11 @@ class _Pricing:
         if selection_set is None:
             return 0
         key = (id(selection_set), parent.name)
-        found = self._static.get(key)
+        # A selection without a connection below is priced once per document, not per request.
+        prices = self._static if self.plan.has_connection(selection_set, parent) else self.plan.fixed_costs
+        found = prices.get(key)
         if found is None:
-            found = self._static[key] = max(
+            found = prices[key] = max(
                 (
                     sum(self.field(nodes, concrete, MISSING) for nodes in fields.values())
                     for concrete in self.plan.types(parent)
@@ -231,6 +235,8 @@ class _Pricing:
         if value is MISSING:
             return self.static(selection_set, named)
         if isinstance(value, list):  # a list of objects is priced as one: its dearest item
+            if value and not self.plan.has_connection(selection_set, named):
+                return self.static(selection_set, named)  # what every item's price would be
             return max((self.actual(selection_set, named, item) for item in value), default=0)
         return self.actual(selection_set, named, value)
 
@@ -291,6 +297,12 @@ class _Pricing:
         if value is None:
             return CONNECTION_COST
         returned = max((len(items) for _, _, items in paths if items is not None), default=0)
+        if all(items is not None and len(items) == returned for _, _, items in paths) and not any(
+            self.plan.has_connection(sel, t) for sel, t, _ in paths
+        ):
+            # No connection below a node: each returned node costs its static price.
+            one = max((OBJECT_COST + self.static(sel, t) for sel, t, _ in paths), default=0)
+            return CONNECTION_COST + returned * one
         total = CONNECTION_COST
         for index in range(returned):
             total += max(

@@ -178,3 +178,53 @@ async def test_an_empty_bucket_answers_throttled_with_retry_after(session_db: Da
         assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] == 50
         # And another key has a bucket of its own
         assert (await staff.post("/graphql", json={"query": thirty})).status_code == 200
+
+
+RECORD_ORDERS = """
+mutation($input: RecordOrdersInput!) { recordOrders(input: $input) { userErrors { code } results { outcome } } }
+"""
+NESTED = """
+query($n: Int) {
+  personas(first: $n) {
+    nodes { history { orders(first: 5) { nodes { id lines { product } store { name } } } } }
+  }
+}
+"""
+
+
+def _order(n: int, email: str, lines: int) -> dict[str, Any]:
+    return {
+        "externalId": f"cost-{n}",
+        "source": "cost-test",
+        "customer": {"email": email},
+        "placedAt": f"2025-01-{1 + n:02d}T12:00:00Z",
+        "subtotal": "10.00",
+        "tax": "1.50",
+        "total": "11.50",
+        "lines": [{"product": f"P{i}", "quantity": 1, "unitPrice": "10.00"} for i in range(lines)],
+    }
+
+
+async def test_the_actual_cost_counts_every_connection_node_returned_at_every_level(
+    session_db: Database, owner: World
+) -> None:
+    # Given three personas: one with three orders (of one, two and three lines), one with
+    # one order, one with none
+    orders = [_order(0, "a@example.com", 1), _order(1, "a@example.com", 2), _order(2, "a@example.com", 3)]
+    orders.append(_order(3, "b@example.com", 1))
+    await make_persona(session_db, owner.org, email="c@example.com")
+    written = await post(owner, RECORD_ORDERS, {"input": {"orders": orders}})
+    assert written["data"]["recordOrders"]["userErrors"] == [], written
+
+    # When a page of personas is read with each one's orders and their lines
+    body = await post(owner, NESTED, {"n": 10})
+
+    # Then requested = 2 + 10 personas x (1 + history 1 + orders (2 + 5 x (1 + lines 1 + store 1)));
+    # actual counts the personas and the orders that came back: a list of lines is priced as
+    # one object whatever its length, a null store as its selection
+    per_order = 1 + 1 + 1
+    cost = body["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == 2 + 10 * (1 + 1 + 2 + 5 * per_order)
+    returned = sorted(len(n["history"]["orders"]["nodes"]) for n in body["data"]["personas"]["nodes"])
+    assert returned == [0, 1, 3]
+    assert cost["actualQueryCost"] == 2 + sum(1 + 1 + 2 + k * per_order for k in returned)
