@@ -27,6 +27,7 @@ from permissions.viewer import Viewer
 from resolvers.audiences import audience_by_id, audience_search
 from resolvers.errors import ApiError, NotFound
 from resolvers.export import stream_csv
+from resolvers.search import parse_search
 from resolvers.search_sql import CompiledSearch, Dialect, compile_for_org
 from resolvers.signatures_zip import stream_signatures_zip
 from schema.ids import from_global_id
@@ -104,7 +105,9 @@ async def _answer(request: Request, needed: tuple[Permission, ...], respond: _Re
 async def _personas_csv(request: Request, viewer: Viewer) -> Response:
     search = await _search(request, viewer)
     db: Database = request.app.state.db
-    body = stream_csv(db, viewer.org_id, search, viewer.permissions)
+    # No terms: every listed persona, so the export need not count them to choose its plan.
+    whole = parse_search(request.query_params.get("query")).is_empty
+    body = stream_csv(db, viewer.org_id, search, viewer.permissions, whole_organization=whole)
     return StreamingResponse(body, media_type=CSV_TYPE, headers=_attachment("personas.csv"))
 
 

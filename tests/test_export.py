@@ -19,7 +19,8 @@ from database import Database
 from models import Organization, SignupSubmission
 from models.base import new_id, utcnow
 from permissions.matrix import ROLE_PERMISSIONS, Permission, Role
-from resolvers.export import COLUMNS, CSV_CHUNK_BYTES, columns_for
+from resolvers.export import CSV_CHUNK_BYTES
+from resolvers.export_sql import COLUMNS, columns_for, prepare_statements
 from tests.conftest import ClientFactory, GraphQLClient
 from tests.factories import days_ago, make_persona
 from tests.search_cast import Cast, archive, erase, make_cast, merged_pair
@@ -250,6 +251,27 @@ async def test_the_query_filters_the_file_and_a_bad_query_is_refused(owner_clien
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_QUERY"
     assert "at character 8" in error["message"]
+
+
+async def test_searches_and_roles_exported_one_after_another_each_get_their_own_rows(
+    db: Database, cast: Cast, owner_client: GraphQLClient, analyst_client: GraphQLClient
+) -> None:
+    # Given the export statements prepared as at the app's start-up (PostgreSQL keeps one per columns and
+    # plan, and puts each search's conditions in it)
+    prepare_statements(db.engine.dialect)
+    # When several searches are exported one after another, by two roles
+    vip = read_csv(await get(owner_client, "/export/personas.csv", query="tag:VIP"))
+    members = read_csv(await get(owner_client, "/export/personas.csv", query="has:email is:loyalty_member"))
+    whole = read_csv(await get(owner_client, "/export/personas.csv"))
+    analysts_vip = read_csv(await get(analyst_client, "/export/personas.csv", query="tag:VIP"))
+    # Then each file holds its own search's rows, in its viewer's columns
+    assert [r["first_name"] for r in vip] == ["Ann"]
+    assert [r["first_name"] for r in members] == ["Bob", "Ann"]
+    assert len(whole) > len(members)
+    assert {r["number"] for r in members} <= {r["number"] for r in whole}
+    assert [r["first_name"] for r in analysts_vip] == ["Ann"]
+    assert "email" in vip[0]
+    assert "email" not in analysts_vip[0]
 
 
 async def test_archived_only_when_asked_and_erased_or_merged_never(
