@@ -10,9 +10,9 @@ card's SQL (bench/README.md, "What the profile shows").
 Here a query is compiled once per (document, operation, permission set) into
 a tree of plans (schema/fast_plan.py). Running a plan reads plain
 attributes with `getattr`, calls resolvers with the arguments strawberry's
-own `get_arguments` converts (an Info is made only for resolvers that ask for
-one), and awaits sibling resolvers together, so DataLoaders batch exactly as
-under graphql-core.
+own `get_arguments` converts (a resolver without arguments is called directly,
+with one Info per field and request, made only if it asks for one), and awaits
+sibling resolvers together, so DataLoaders batch exactly as under graphql-core.
 
 Interfaces and unions are compiled for each type they may hold; the value's
 strawberry type picks the plan at run time. Anything the compiled form does not
@@ -93,7 +93,7 @@ class _Started:
 class Run:
     """One request's execution of a plan."""
 
-    __slots__ = ("context", "orphans", "plan", "schema", "strawberry", "variables")
+    __slots__ = ("context", "infos", "orphans", "plan", "schema", "strawberry", "variables")
 
     def __init__(self, plan: Plan, schema: Any, context: Any, variables: VariableValues) -> None:
         self.plan = plan
@@ -104,6 +104,9 @@ class Run:
         # What siblings of a failed field started: finished before graphql-core takes over, so
         # no read is cut off halfway on the request's connection (nor a coroutine left unawaited).
         self.orphans: list[Any] = []
+        # One Info per field of the plan: the same for each of its sources (resolvers read the
+        # context, the selection and the variables from it, never the path).
+        self.infos: dict[int, Info[Any, Any]] = {}
 
     def orphaned(self, values: Any) -> None:
         self.orphans.extend(v for v in values if awaitable(v))
@@ -119,7 +122,7 @@ class Run:
                 if f.attribute is not None:
                     value = f.complete(getattr(source, f.attribute), self)
                 else:
-                    value = _start(self.resolve(f, source))
+                    value = _start(self.call(f, source) if f.direct is not None else self.resolve(f, source))
                     value = self.later(value, f.complete) if awaitable(value) else f.complete(value, self)
                 out[f.key] = value
                 if awaitable(value):
@@ -146,6 +149,19 @@ class Run:
             scalar_registry=self.strawberry.schema_converter.scalar_registry,
         )
         return field.base_resolver(*args, **kwargs)
+
+    def call(self, f: FieldPlan, source: Any) -> Any:
+        """A resolver without arguments, called as get_arguments would (FieldPlan.direct)."""
+        direct, resolver = f.direct, f.field.base_resolver  # type: ignore[union-attr]
+        assert direct is not None
+        assert resolver is not None
+        kwargs = dict.fromkeys(direct.source_names, source)
+        if direct.info_name is not None:
+            info = self.infos.get(id(f))
+            if info is None:
+                info = self.infos[id(f)] = Info(_raw_info=self.raw_info(f), _field=f.field)  # type: ignore[arg-type]
+            kwargs[direct.info_name] = info
+        return resolver(source, **kwargs) if direct.takes_self else resolver(**kwargs)
 
     def raw_info(self, f: FieldPlan) -> GraphQLResolveInfo[Any]:
         assert f.definition is not None

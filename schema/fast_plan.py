@@ -38,6 +38,7 @@ from graphql import (
     is_abstract_type,
     is_leaf_type,
 )
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -67,6 +68,9 @@ class FieldPlan:
     parent: GraphQLObjectType | None
     complete: Complete
     takes_arguments: bool
+    # A resolver without arguments (nor an extension that reshapes them): called as strawberry's
+    # get_arguments would call it, with no conversion, and one Info per field and request.
+    direct: DirectCall | None = None
 
 
 @dataclass(slots=True)
@@ -155,6 +159,7 @@ class Compiler:
             parent=parent,
             complete=complete,
             takes_arguments=bool(definition.args),
+            direct=None if basic or definition.args else _direct_call(field),
         )
 
     def completer(self, type_: GraphQLOutputType, sub_sets: list[SelectionSetNode]) -> Complete:
@@ -214,6 +219,26 @@ class Compiler:
             return None if value is None else run.object(fields, value)
 
         return obj
+
+
+@dataclass(frozen=True, slots=True)
+class DirectCall:
+    """How get_arguments passes what a resolver without arguments asks for: the source as `self`
+    and under its root/parent parameter names, the Info under its name."""
+
+    takes_self: bool
+    source_names: tuple[str, ...]
+    info_name: str | None
+
+
+def _direct_call(field: StrawberryField) -> DirectCall | None:
+    resolver = field.base_resolver
+    assert resolver is not None
+    if field.arguments or any(type(e).map_arguments is not FieldExtension.map_arguments for e in field.extensions):
+        return None
+    sources = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)
+    info = resolver.info_parameter
+    return DirectCall(resolver.self_parameter is not None, sources, info.name if info is not None else None)
 
 
 def _leaf_identity(value: Any, _run: Run) -> Any:
