@@ -52,13 +52,11 @@ class PersonaGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer: Viewer = request.state.viewer
         db: Database = getattr(request.state, "db", None) or request.app.state.db
-        return Context(
-            request=request,
-            viewer=viewer,
-            db=db,
-            loaders=Loaders(db, viewer.org_id),
-            settings=self.settings,
-        )
+        loaders = Loaders(db, viewer.org_id)
+        organization = getattr(request.state, "organization", None)
+        if organization is not None:  # read with the key (permissions/keys.py)
+            loaders.organization.prime(viewer.org_id, organization)
+        return Context(request=request, viewer=viewer, db=db, loaders=loaders, settings=self.settings)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -110,6 +108,7 @@ async def _authenticated_graphql(request: Request, view: PersonaGraphQL) -> Resp
         if found is None:
             return _unauthenticated("The API key is unknown, malformed or revoked.")
         request.state.viewer = found.viewer
+        request.state.organization = found.organization
         response = await graphql_http.serve(request, view)
     finally:
         await reads.close()

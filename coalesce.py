@@ -85,6 +85,11 @@ def _row_class(keys: tuple[str, ...]) -> type[CoalescedRow]:
     return found
 
 
+def row_of(keys: tuple[str, ...], values: Iterator[Any] | list[Any]) -> CoalescedRow:
+    """A row with these column names and values, as `Database.select` gives them."""
+    return _row_class(keys)(values)
+
+
 class Mismatch(Exception):
     """A value was not of the form its column's type promised: that statement runs on its own."""
 

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
+from coalesce import RowLike, row_of
 from models import ApiKey, Organization
 from models.base import utcnow
 from permissions.matrix import Role
@@ -52,14 +53,25 @@ async def issue_key(session: AsyncSession, *, org_id: uuid.UUID, role: Role, nam
     return IssuedKey(key=key, plaintext=plaintext)
 
 
-# Built once: every request looks its key up with it.
-KEYS_BY_PREFIX = select(API_KEYS).where(API_KEYS.c.prefix == bindparam("prefix"))
+ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
+# The organization's columns beside the key's, under names of their own.
+_ORG_LABEL = "key_organization_"
+_ORG_COLUMNS = tuple(ORGANIZATIONS.c.keys())
+# Built once: every request looks its key up with it, and its organization with it (one round trip;
+# the request's organization loader starts with that row instead of a read of its own).
+KEYS_BY_PREFIX = (
+    select(API_KEYS, *(c.label(_ORG_LABEL + c.name) for c in ORGANIZATIONS.c))
+    .join(ORGANIZATIONS, ORGANIZATIONS.c.id == API_KEYS.c.org_id)
+    .where(API_KEYS.c.prefix == bindparam("prefix"))
+)
 
 
 @dataclass(frozen=True)
 class Authenticated:
     viewer: Viewer
     needs_touch: bool
+    # The viewer's organization row, as the organization loader reads it.
+    organization: RowLike
 
 
 async def authenticate(conn: AsyncConnection | AsyncSession, raw_key: str) -> Authenticated | None:
@@ -73,7 +85,10 @@ async def authenticate(conn: AsyncConnection | AsyncSession, raw_key: str) -> Au
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
             viewer = Viewer.for_key(org_id=key.org_id, role=Role(key.role), name=key.name, api_key_id=key.id)
             stale = key.last_used_at is None or utcnow() - key.last_used_at >= LAST_USED_RESOLUTION
-            return Authenticated(viewer=viewer, needs_touch=stale)
+            organization = row_of(
+                tuple(ORGANIZATIONS.c.keys()), [key._mapping[_ORG_LABEL + c.name] for c in ORGANIZATIONS.c]
+            )
+            return Authenticated(viewer=viewer, needs_touch=stale, organization=organization)
     return None
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from cli import migrate
-from database import Database, create_engine
+from database import PING_AFTER_IDLE_S, Database, create_engine
 from models import Organization, Persona
 from permissions.matrix import Role
 from schema.errors import ErrorVocabulary
@@ -107,6 +107,18 @@ async def test_requests_right_after_the_database_dropped_every_connection_are_an
                 assert again.status_code == 200
                 assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
                 assert (await http.get("/readyz")).status_code == 200
+
+                # And when it happens to connections idle for longer, they are pinged and
+                # replaced before use
+                with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)
+                later = await http.post("/graphql", json={"query": VIEWER})
+                assert later.status_code == 200
+                assert later.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
 
 
 def _contacts(count: int) -> list[dict[str, str]]:
