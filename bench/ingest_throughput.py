@@ -22,12 +22,22 @@ Beside the wall rate, each line gives the CPU time per row: this process's
 process of it, from /proc/<pid>/schedstat), and the statements per batch.
 On a machine other jobs load, the CPU figures are what the rows cost; the
 wall rate is what they cost plus the wait for a core.
+
+--fast-mutations on|off puts schema.fast_mutations.FastMutations into the schema's
+extensions (before FastExecution) or takes it out, for the run; --revision REV
+migrates to an earlier schema (e.g. 0003, before the implied organization keys
+were dropped); --pg-stats restarts the cluster with pg_stat_statements
+(track = all) and prints the server's time per row of each statement after
+each phase; --profile DIR writes a profile of each phase's requests
+(pyinstrument if installed, else cProfile). The client encodes and decodes its
+JSON with orjson: a client of its own process would not cost this one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import os
 import random
@@ -39,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import event, text
 
 from app import create_app
@@ -141,6 +152,43 @@ class ClusterCpu:
         return total / 1e9
 
 
+class Profiler:
+    """cProfile (DIR/<phase>.prof, deterministic: it inflates code of many small calls) and, when
+    installed, pyinstrument (DIR/<phase>.txt, sampling: closer to where the time really goes)."""
+
+    def __init__(self, directory: Path, label: str) -> None:
+        self.path = directory / label.replace(" ", "").replace("(", "-").rstrip(")")
+        self.sampling: Any = None
+        try:
+            import pyinstrument
+
+            self.sampling = pyinstrument.Profiler(interval=0.0005, async_mode="disabled")
+            self.deterministic: cProfile.Profile | None = None
+        except ImportError:
+            self.deterministic = cProfile.Profile()
+
+    def start(self) -> None:
+        if self.sampling is not None:
+            self.sampling.start()
+        if self.deterministic is not None:
+            self.deterministic.enable()
+
+    def stop(self) -> None:
+        if self.deterministic is not None:
+            self.deterministic.disable()
+        if self.sampling is not None:
+            self.sampling.stop()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.deterministic is not None:
+            self.deterministic.dump_stats(self.path.with_suffix(".prof"))
+        if self.sampling is not None:
+            text = self.sampling.output_text(unicode=False, color=False, show_all=False)
+            self.path.with_suffix(".txt").write_text(text)
+            self.sampling.last_session.save(str(self.path.with_suffix(".pyisession")))
+
+
 @dataclass
 class Tally:
     wall: float = 0.0
@@ -176,12 +224,37 @@ class Meter:
 
 async def send(http: httpx.AsyncClient, document: str, field: str, rows_key: str, rows: list[dict[str, Any]]) -> None:
     variables = {"input": {rows_key: rows} | ({"source": "bench-pos"} if field == "ingestContacts" else {})}
-    response = await http.post("/graphql", json={"query": document, "variables": variables})
-    body = response.json()
+    # orjson, as a client in a process of its own would not cost this process: the stdlib's json
+    # (httpx's json=) took ~25 us of this process's CPU per row, counted as the app's.
+    response = await http.post(
+        "/graphql",
+        content=orjson.dumps({"query": document, "variables": variables}),
+        headers={"Content-Type": "application/json"},
+    )
+    body = orjson.loads(response.content)
     assert response.status_code == 200, response.text[:500]
     assert not body.get("errors"), body["errors"][:3]
     bad = [r for r in body["data"][field]["results"] if r["userErrors"]]
     assert not bad, bad[:3]
+
+
+async def statement_times(db: Database, rows: int, top: int = 14) -> None:
+    """The server's time per row of the phase's statements (pg_stat_statements, track = all: the
+    foreign-key checks show as statements of their own), then the counters reset."""
+    async with db.engine.begin() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT calls, rows, total_exec_time, regexp_replace(left(query, 110), '\\s+', ' ', 'g')"
+                " FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' AND query <> 'ANALYZE'"
+                " ORDER BY total_exec_time DESC"
+            )
+        )
+        measured = found.all()
+        total = sum(r[2] for r in measured)
+        print(f"    PostgreSQL execution {total * 1000 / rows:.0f} us/row in all:")
+        for calls, returned, ms, query in measured[:top]:
+            print(f"    {ms * 1000 / rows:6.1f} us/row {calls:6d} calls {returned:7d} rows  {query}")
+        await conn.execute(text("SELECT pg_stat_statements_reset()"))
 
 
 def report(label: str, rows: int, tally: Tally) -> None:
@@ -204,6 +277,8 @@ async def measure(
     clients: int = 1,
     analyze_between: bool = True,
     gc_freeze: bool = False,
+    profile: Path | None = None,
+    pg_stats: bool = False,
 ) -> None:
     db = Database(create_engine(settings))
     async with db.session() as session, session.begin():
@@ -232,6 +307,11 @@ async def measure(
             gc.collect()
             gc.freeze()
 
+        if pg_stats:
+            async with db.engine.begin() as conn:
+                await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+                await conn.execute(text("SELECT pg_stat_statements_reset()"))
+
         async def analyze() -> None:
             # Statistics, as autovacuum keeps them on a live database: the tables start empty here,
             # and the foreign-key checks and the identity look-up planned against empty tables
@@ -242,13 +322,22 @@ async def measure(
 
         async def phase(label: str, document: str, field: str, rows_key: str, batches: list[list[Any]]) -> None:
             tally = Tally(batches=len(batches))
+            profiler = Profiler(profile, label) if profile is not None else None
             for start in range(0, len(batches), clients):
                 await analyze()
                 with meter.measure(tally):
+                    if profiler is not None:
+                        profiler.start()
                     await asyncio.gather(
                         *(send(http, document, field, rows_key, rows) for rows in batches[start : start + clients])
                     )
+                    if profiler is not None:
+                        profiler.stop()
             report(label, sum(len(rows) for rows in batches), tally)
+            if pg_stats:
+                await statement_times(db, sum(len(rows) for rows in batches))
+            if profiler is not None:
+                profiler.save()
 
         def batches_of(rows: list[Any]) -> list[list[Any]]:
             return [rows[start : start + batch] for start in range(0, len(rows), batch)]
@@ -263,6 +352,20 @@ async def measure(
     await db.dispose()
 
 
+def use_fast_mutations(choice: str) -> None:
+    """Put FastMutations in the schema's extensions (just before FastExecution) or take it out."""
+    if choice == "as-is":
+        return
+    from schema import schema
+    from schema.fast_exec import FastExecution
+    from schema.fast_mutations import FastMutations
+
+    others = [e for e in schema.extensions if e is not FastMutations]
+    if choice == "on":
+        others.insert(others.index(FastExecution), FastMutations)
+    schema.extensions = tuple(others)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=2000)
@@ -273,13 +376,38 @@ def main() -> None:
         "--no-analyze", action="store_true", help="no ANALYZE before each round (statistics of the empty tables)"
     )
     parser.add_argument("--gc-freeze", action="store_true", help="gc.collect(); gc.freeze() after the warm-up")
+    parser.add_argument(
+        "--fast-mutations",
+        choices=("on", "off", "as-is"),
+        default="as-is",
+        help="schema.fast_mutations.FastMutations in the schema's extensions (on), out of them (off), or as the schema"
+        " has it (default)",
+    )
+    parser.add_argument(
+        "--revision", default="head", help="migrate to this revision (default head): the schema before a migration"
+    )
+    parser.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="PostgreSQL restarted with pg_stat_statements (track = all): server time per statement and phase",
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="cProfile each phase's requests into DIR/<phase>.prof"
+    )
     args = parser.parse_args()
+    use_fast_mutations(args.fast_mutations)
     with started_cluster() as pg:
         # The batch, not the 10 s request limit, is what is measured.
+        if args.pg_stats:
+            with (pg.data / "postgresql.conf").open("a") as conf:
+                conf.write("shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n")
+            pg.stop()
+            pg.start()
         settings = Settings(database_url=pg.url, request_timeout_seconds=600)
-        migrate(settings)
+        migrate(settings, args.revision)
         print(
-            f"batches of {args.batch}, {args.clients} client(s), gc.freeze {'on' if args.gc_freeze else 'off'},"
+            f"fast mutations {args.fast_mutations},"
+            f" batches of {args.batch}, {args.clients} client(s), gc.freeze {'on' if args.gc_freeze else 'off'},"
             f" load average {os.getloadavg()[0]:.1f}"
         )
         asyncio.run(
@@ -292,6 +420,8 @@ def main() -> None:
                 clients=args.clients,
                 analyze_between=not args.no_analyze,
                 gc_freeze=args.gc_freeze,
+                profile=args.profile,
+                pg_stats=args.pg_stats,
             )
         )
         print(f"load average {os.getloadavg()[0]:.1f}")

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, new_id, utcnow
-from models.tenancy import org_id_field, tenant_fk
+from models.tenancy import implied_org_id_field, org_id_field, tenant_fk
 
 
 class Order(SQLModel, table=True):
@@ -23,7 +23,7 @@ class Order(SQLModel, table=True):
         Index("ix_orders_persona_time", "org_id", "persona_id", "placed_at", "id"),
     )
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     persona_id: uuid.UUID
     source: str = Field(max_length=200)
@@ -46,7 +46,7 @@ class OrderLine(SQLModel, table=True):
     __tablename__ = "order_lines"
     __table_args__ = (tenant_fk("order_id", "orders", ondelete="CASCADE"),)
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     order_id: uuid.UUID = Field(primary_key=True)
     line_no: int = Field(primary_key=True)
     product: str = Field(max_length=300)

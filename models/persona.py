@@ -10,7 +10,7 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, new_id, utcnow
-from models.tenancy import org_id_field, tenant_fk
+from models.tenancy import implied_org_id_field, org_id_field, tenant_fk
 
 
 class Persona(SQLModel, table=True):
@@ -58,7 +58,7 @@ class IdentityKey(SQLModel, table=True):
         Index("ix_identity_keys_persona", "org_id", "persona_id"),
     )
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     kind: str = Field(primary_key=True, max_length=8)
     value: str = Field(primary_key=True, max_length=320)
     persona_id: uuid.UUID
@@ -69,7 +69,7 @@ class CustomAttribute(SQLModel, table=True):
     __tablename__ = "custom_attributes"
     __table_args__ = (tenant_fk("persona_id", "personas"),)
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     persona_id: uuid.UUID = Field(primary_key=True)
     key: str = Field(primary_key=True, max_length=200)
     value: str = Field(sa_column=Column(Text, nullable=False))
@@ -81,7 +81,7 @@ class PersonaTag(SQLModel, table=True):
     __tablename__ = "persona_tags"
     __table_args__ = (tenant_fk("persona_id", "personas"),)
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     persona_id: uuid.UUID = Field(primary_key=True)
     tag: str = Field(primary_key=True, max_length=200)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
@@ -93,7 +93,7 @@ class Consent(SQLModel, table=True):
     __tablename__ = "consents"
     __table_args__ = (tenant_fk("persona_id", "personas"),)
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     persona_id: uuid.UUID = Field(primary_key=True)
     channel: str = Field(primary_key=True, max_length=16)
     status: str = Field(max_length=16)
@@ -108,7 +108,7 @@ class ConsentEvent(SQLModel, table=True):
         Index("ix_consent_events_persona", "org_id", "persona_id", "occurred_at"),
     )
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     persona_id: uuid.UUID
     channel: str = Field(max_length=16)

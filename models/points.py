@@ -15,7 +15,7 @@ from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, new_id, utcnow
-from models.tenancy import org_id_field, tenant_fk
+from models.tenancy import implied_org_id_field, tenant_fk
 
 
 class PointsEntry(SQLModel, table=True):
@@ -28,7 +28,7 @@ class PointsEntry(SQLModel, table=True):
         Index("ix_points_entries_order", "org_id", "order_id"),
     )
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     persona_id: uuid.UUID
     kind: str = Field(max_length=32)
@@ -47,7 +47,7 @@ class LegacyPointImport(SQLModel, table=True):
     __tablename__ = "legacy_point_imports"
     __table_args__ = (tenant_fk("entry_id", "points_entries"),)
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     source: str = Field(primary_key=True, max_length=200)
     source_id: str = Field(primary_key=True, max_length=200)
     entry_id: uuid.UUID
@@ -62,7 +62,7 @@ class PersonaRollup(SQLModel, table=True):
         Index("ix_persona_rollups_last_order", "org_id", "last_order_at"),
     )
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     persona_id: uuid.UUID = Field(primary_key=True)
     points_balance: int = 0
     # Shopping figures.
@@ -93,7 +93,7 @@ class PurchaseCount(SQLModel, table=True):
     __tablename__ = "purchase_counts"
     __table_args__ = (tenant_fk("persona_id", "personas"),)
 
-    org_id: uuid.UUID = org_id_field()
+    org_id: uuid.UUID = implied_org_id_field()
     persona_id: uuid.UUID = Field(primary_key=True)
     dimension: str = Field(primary_key=True, max_length=16)
     name: str = Field(primary_key=True, max_length=300)

@@ -55,7 +55,7 @@ from resolvers.orders import (
 )
 from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
-from resolvers.upsert import insert_rows
+from resolvers.upsert import insert_rows, one_of
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 STORES = Store.__table__  # type: ignore[attr-defined]
@@ -204,7 +204,12 @@ async def _recorded(
     rows = await session.execute(
         select(o.source, o.external_id, o.id, o.persona_id).where(
             o.org_id == org_id,
-            or_(*(and_(o.source == source, o.external_id.in_(sorted(ids))) for source, ids in by_source.items())),
+            or_(
+                *(
+                    and_(o.source == source, one_of(session, o.external_id, sorted(ids)))
+                    for source, ids in by_source.items()
+                )
+            ),
         )
     )
     return {(source, external_id): (order_id, persona_id) for source, external_id, order_id, persona_id in rows}

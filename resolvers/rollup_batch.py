@@ -25,7 +25,7 @@ from models import PersonaRollup, PointsEntry, PurchaseCount
 from models.base import new_id
 from models.enums import PointsEntryKind
 from resolvers.points import KIND_COLUMN
-from resolvers.upsert import insert_rows
+from resolvers.upsert import by_uuid, by_uuid_first, insert_rows
 
 ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
 ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
@@ -127,7 +127,9 @@ class RollupBatch:
             mine = points[posting.persona_id]
             column = KIND_COLUMN[posting.kind]
             mine[column] = mine.get(column, 0) + posting.delta
-        persona_ids = sorted(self.created | self.shopping.keys() | points.keys())  # one lock order: no deadlocks
+        persona_ids = sorted(
+            self.created | self.shopping.keys() | points.keys(), key=by_uuid
+        )  # one lock order: no deadlocks
         if not persona_ids:
             return
         rows = [self._rollup_row(org_id, persona_id, points.get(persona_id, {})) for persona_id in persona_ids]
@@ -184,7 +186,9 @@ class RollupBatch:
                 "last_purchased_at": tally.last_purchased_at,
                 "created_at": tally.created_at,
             }
-            for (persona_id, dimension, name), tally in sorted(self.counts.items(), key=lambda item: item[0])
+            for (persona_id, dimension, name), tally in sorted(
+                self.counts.items(), key=lambda item: by_uuid_first(item[0])
+            )
         ]
         await insert_rows(session, _purchase_count_upsert, rows)
 

@@ -8,12 +8,13 @@ not built and cache-keyed again for every batch."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Result, Table, Text, bindparam, cast, column, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Result, Table, Text, any_, bindparam, cast, column, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +54,27 @@ class _Compiled:
             )
             assert set(compiled.params) == {"rows"}, "the rows are the statement's only parameter"
             self.sql = str(compiled)
+
+
+def by_uuid(value: uuid.UUID) -> int:
+    """Sort key of a UUID, in UUID order: the lock order of a batch's rows stays the one it was,
+    without Python-level UUID comparisons (~40k of them for the purchase counts of 500 orders)."""
+    return value.int
+
+
+def by_uuid_first(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Sort key of a (UUID, ...) tuple, in the tuple's order."""
+    return (key[0].int, *key[1:])
+
+
+def one_of(session: AsyncSession, target: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """`target IN values` for a batch's many values: on PostgreSQL `target = ANY(:array)`, one parameter
+    (an IN list of 500-1,000 values has SQLAlchemy render, and psycopg parse, as many placeholders
+    for every batch); on SQLite an IN list."""
+    assert session.bind is not None
+    if session.bind.dialect.name == "sqlite":
+        return target.in_(values)
+    return target == any_(bindparam(None, list(values), type_=ARRAY(target.type)))
 
 
 _COMPILED: dict[tuple[str, Target, tuple[str, ...]], _Compiled] = {}

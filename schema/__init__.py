@@ -16,6 +16,7 @@ from schema.discounts import DiscountQuery
 from schema.errors import ErrorVocabulary, HideSuggestions
 from schema.events import EventsMutation
 from schema.fast_exec import FastExecution
+from schema.fast_mutations import FastMutations
 from schema.ingest import IngestMutation
 from schema.limits import LIMITS, CachedParser, CachedValidation
 from schema.merges import MergeMutation, MergeQuery
@@ -68,7 +69,9 @@ def build_schema(**kwargs: Any) -> strawberry.Schema:
             *LIMITS,
             CachedValidation,
             QueryCost,
-            FastExecution,  # last: it runs inside the others' execution hooks, after the cost was charged
+            # Last: they run inside the others' execution hooks, after the cost was charged.
+            FastMutations,
+            FastExecution,
         ],
         **kwargs,
     )
