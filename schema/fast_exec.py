@@ -113,7 +113,7 @@ class Run:
 
     def object(self, fields: list[FieldPlan], source: Any) -> Any:
         out: dict[str, Any] = {}
-        pending: list[str] = []
+        waits: list[tuple[Any, Any]] = []
         try:
             for f in fields:
                 if f.typename is not None:
@@ -124,13 +124,23 @@ class Run:
                 else:
                     value = _start(self.call(f, source) if f.direct is not None else self.resolve(f, source))
                     value = self.later(value, f.complete) if awaitable(value) else f.complete(value, self)
-                out[f.key] = value
-                if awaitable(value):
-                    pending.append(f.key)
+                out[f.key] = self.place(value, out, f.key, waits)
         except BaseException:
-            self.orphaned(out[k] for k in pending)
+            self.orphaned(c[k] for c, k in waits)
             raise
-        return self.settle(out, pending) if pending else out
+        return _Settle(out, waits) if waits else out
+
+    @staticmethod
+    def place(value: Any, container: Any, key: Any, waits: list[tuple[Any, Any]]) -> Any:
+        """What goes in container[key] now: a value, an awaitable (noted in `waits`), or the
+        object of a _Settle, whose waits become the container's own (filled in place when
+        they are awaited together): one gather for a whole tree, not one task per object."""
+        if type(value) is _Settle:
+            waits.extend(value.waits)
+            return value.out
+        if awaitable(value):
+            waits.append((container, key))
+        return value
 
     def resolve(self, f: FieldPlan, source: Any) -> Any:
         field = f.field
@@ -186,8 +196,8 @@ class Run:
     def later(self, value: Awaitable[Any], complete: Complete) -> _Later:
         return _Later(self, value, complete)
 
-    def settle(self, out: Any, pending: list[Any]) -> _Settle:
-        return _Settle(out, pending)
+    def settle(self, out: Any, waits: list[tuple[Any, Any]]) -> _Settle:
+        return _Settle(out, waits)
 
 
 class _Later:
@@ -207,25 +217,26 @@ class _Later:
 
 
 class _Settle:
-    """An object's (or a list's) values that wait, awaited together and put in place."""
+    """An object or a list whose values (at any depth below it) wait: each (container, key)
+    in `waits` holds an awaitable; they are awaited together and put in place."""
 
-    __slots__ = ("keys", "out")
+    __slots__ = ("out", "waits")
 
-    def __init__(self, out: Any, keys: list[Any]) -> None:
-        self.out, self.keys = out, keys
+    def __init__(self, out: Any, waits: list[tuple[Any, Any]]) -> None:
+        self.out, self.waits = out, waits
 
     def __await__(self) -> Generator[Any, Any, Any]:
         return self._settle().__await__()
 
     async def _settle(self) -> Any:
-        out, keys = self.out, self.keys
+        waits = self.waits
         # Every sibling runs to its end even when one fails: none is cut off mid-read.
-        values = await asyncio.gather(*(out[k] for k in keys), return_exceptions=True)
-        for k, v in zip(keys, values, strict=True):
+        values = await asyncio.gather(*(c[k] for c, k in waits), return_exceptions=True)
+        for (c, k), v in zip(waits, values, strict=True):
             if isinstance(v, BaseException):
                 raise v
-            out[k] = v
-        return out
+            c[k] = v
+        return self.out
 
 
 async def execute_plan(plan: Plan, strawberry_schema: Any, context: Any, raw_variables: dict[str, Any] | None) -> Any:

@@ -179,14 +179,14 @@ class Compiler:
                 if value is None:
                     return None
                 items: list[Any] = []
+                waits: list[tuple[Any, Any]] = []
                 try:
-                    for v in value:
-                        items.append(item(v, run))
+                    for n, v in enumerate(value):
+                        items.append(run.place(item(v, run), items, n, waits))
                 except BaseException:
-                    run.orphaned(items)
+                    run.orphaned(c[k] for c, k in waits)
                     raise
-                pending = [n for n, v in enumerate(items) if awaitable(v)]
-                return run.settle(items, pending) if pending else items
+                return run.settle(items, waits) if waits else items
 
             return listed
         if is_leaf_type(type_):
