@@ -31,13 +31,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Generator
 from types import CoroutineType
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import ExecutionResult, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema_converter import get_arguments
+from strawberry.types.execution import ExecutionContext
 from strawberry.types.info import Info
 
 from schema.fast_plan import PLANS, Complete, Fallback, FieldPlan, Plan, PlanCache, awaitable, compile_plan
@@ -256,36 +257,46 @@ async def execute_plan(plan: Plan, strawberry_schema: Any, context: Any, raw_var
         raise
 
 
+P = TypeVar("P")
+
+
+def plan_for(context: ExecutionContext, plans: PlanCache[P]) -> P | None:
+    """The compiled plan for this request from `plans`, or None: when FAST_EXECUTION is off,
+    when something already answered (a refusal by the limits or the cost), or when the
+    document has no plan for the viewer's permissions."""
+    app_context = context.context
+    viewer = getattr(app_context, "viewer", None)
+    document = context.graphql_document
+    if (
+        context.result is not None
+        or context.pre_execution_errors
+        or document is None
+        or context.query is None
+        or viewer is None
+        or not getattr(getattr(app_context, "settings", None), "fast_execution", False)
+    ):
+        return None
+    return plans.get(
+        context.schema._schema, context.query, document, context.operation_name, frozenset(viewer.permissions)
+    )
+
+
 class FastExecution(SchemaExtension):
     """Answers a query with its compiled plan when there is one (after the cost was charged)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
-        app_context = context.context
-        settings = getattr(app_context, "settings", None)
-        viewer = getattr(app_context, "viewer", None)
-        document = context.graphql_document
-        if (
-            context.result is None
-            and not context.pre_execution_errors
-            and document is not None
-            and context.query is not None
-            and viewer is not None
-            and getattr(settings, "fast_execution", False)
-        ):
-            schema = context.schema
-            plan = PLANS.get(
-                schema._schema, context.query, document, context.operation_name, frozenset(viewer.permissions)
-            )
-            if plan is not None:
-                try:
-                    data = await execute_plan(plan, schema, app_context, context.variables)
-                except Exception as exc:  # Fallback, a domain error, a bad argument: graphql-core answers
-                    logger.debug("compiled query fell back to graphql-core: %s", type(exc).__name__)
-                    # Loads the plan left half-done (cancelled with their siblings) must not be shared.
-                    app_context.loaders.clear()
-                else:
-                    context.result = ExecutionResult(data=data, errors=None)
+        plan = plan_for(context, PLANS)
+        if plan is not None:
+            app_context = context.context
+            try:
+                data = await execute_plan(plan, context.schema, app_context, context.variables)
+            except Exception as exc:  # Fallback, a domain error, a bad argument: graphql-core answers
+                logger.debug("compiled query fell back to graphql-core: %s", type(exc).__name__)
+                # Loads the plan left half-done (cancelled with their siblings) must not be shared.
+                app_context.loaders.clear()
+            else:
+                context.result = ExecutionResult(data=data, errors=None)
         yield
 
 

@@ -48,8 +48,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
-from schema.fast_exec import Run, _start
-from schema.fast_plan import Compiler, FieldPlan, Plan, Unsupported, awaitable
+from schema.fast_exec import Run, _start, plan_for
+from schema.fast_plan import Compiler, FieldPlan, Plan, PlanCache, Unsupported, awaitable
 
 BATCH_MUTATIONS = frozenset({"ingestContacts", "recordOrders"})
 _BUILT_IN: dict[str, Any] = {"String": GraphQLString, "ID": GraphQLID, "Boolean": GraphQLBoolean}
@@ -218,30 +218,7 @@ def compile_mutation(
     )
 
 
-class MutationPlans:
-    """Plans by (schema, document text, operation name, permissions); None where unsupported."""
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self.plans: dict[tuple[int, str, str | None, frozenset[Any]], MutationPlan | None] = {}
-
-    def get(
-        self,
-        schema: GraphQLSchema,
-        query: str,
-        document: DocumentNode,
-        operation_name: str | None,
-        permissions: frozenset[Any],
-    ) -> MutationPlan | None:
-        key = (id(schema), query, operation_name, permissions)
-        if key not in self.plans:
-            if len(self.plans) >= self.size:
-                self.plans.pop(next(iter(self.plans)))
-            self.plans[key] = compile_mutation(schema, document, operation_name, permissions)
-        return self.plans[key]
-
-
-MUTATION_PLANS = MutationPlans()
+MUTATION_PLANS = PlanCache(compile_mutation, size=64)
 
 
 async def execute_mutation(plan: MutationPlan, strawberry_schema: Any, context: Any, raw: dict[str, Any]) -> Any:
@@ -273,24 +250,9 @@ class FastMutations(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
-        app_context = context.context
-        settings = getattr(app_context, "settings", None)
-        viewer = getattr(app_context, "viewer", None)
-        document = context.graphql_document
-        if (
-            context.result is None
-            and not context.pre_execution_errors
-            and document is not None
-            and context.query is not None
-            and viewer is not None
-            and getattr(settings, "fast_execution", False)
-        ):
-            schema = context.schema
-            plan = MUTATION_PLANS.get(
-                schema._schema, context.query, document, context.operation_name, frozenset(viewer.permissions)
-            )
-            if plan is not None:
-                # _Invalid: graphql-core coerces the variables again and answers with its errors.
-                with contextlib.suppress(_Invalid):
-                    context.result = await execute_mutation(plan, schema, app_context, context.variables or {})
+        plan = plan_for(context, MUTATION_PLANS)
+        if plan is not None:
+            # _Invalid: graphql-core coerces the variables again and answers with its errors.
+            with contextlib.suppress(_Invalid):
+                context.result = await execute_mutation(plan, context.schema, context.context, context.variables or {})
         yield

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from graphql import (
     DocumentNode,
@@ -245,12 +245,18 @@ def _leaf_identity(value: Any, _run: Run) -> Any:
     return value
 
 
-class PlanCache:
-    """Compiled plans by (document text, operation name, permissions); None where unsupported."""
+P = TypeVar("P")
+Compile = Callable[[GraphQLSchema, DocumentNode, "str | None", frozenset[Any]], "P | None"]
 
-    def __init__(self, size: int = PLANS_KEPT) -> None:
+
+class PlanCache(Generic[P]):
+    """Compiled plans by (schema, document text, operation name, permissions); None where
+    unsupported. The read queries' plans and the batch mutations' each keep one."""
+
+    def __init__(self, compile_: Compile[P], size: int = PLANS_KEPT) -> None:
+        self.compile = compile_
         self.size = size
-        self.plans: OrderedDict[tuple[str, str | None, frozenset[Any]], Plan | None] = OrderedDict()
+        self.plans: OrderedDict[tuple[int, str, str | None, frozenset[Any]], P | None] = OrderedDict()
 
     def get(
         self,
@@ -259,12 +265,12 @@ class PlanCache:
         document: DocumentNode,
         operation_name: str | None,
         permissions: frozenset[Any],
-    ) -> Plan | None:
-        key = (query, operation_name, permissions)
+    ) -> P | None:
+        key = (id(schema), query, operation_name, permissions)
         if key in self.plans:
             self.plans.move_to_end(key)
             return self.plans[key]
-        plan = compile_plan(schema, document, operation_name, permissions)
+        plan = self.compile(schema, document, operation_name, permissions)
         self.plans[key] = plan
         if len(self.plans) > self.size:
             self.plans.popitem(last=False)
@@ -291,4 +297,4 @@ def compile_plan(
     return Plan(operation, compiler.fragments, fields)
 
 
-PLANS = PlanCache()
+PLANS = PlanCache(compile_plan)

@@ -10,6 +10,8 @@ import signal
 import sqlite3
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -40,8 +42,10 @@ mutation($input: IngestContactsInput!) {
 BATCH = 1_000
 
 
-async def test_the_server_answers_503_while_the_database_is_down_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
-    # Given a server on a PostgreSQL cluster of this test's own, and a key
+@asynccontextmanager
+async def owner_on_a_cluster_of_its_own() -> AsyncIterator[tuple[Any, Settings, httpx.AsyncClient]]:
+    """A live server on a PostgreSQL cluster of the test's own (to stop, start, or drop its
+    connections), and an owner's client of it."""
     with started_cluster() as cluster:
         settings = Settings(database_url=cluster.url, cost_bucket_size=1_000_000)
         migrate(settings)
@@ -51,74 +55,72 @@ async def test_the_server_answers_503_while_the_database_is_down_and_recovers(ca
         await setup.dispose()
         with live_server(settings) as live:
             async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {key}"}) as http:
-                assert (await http.get("/readyz")).status_code == 200
-                assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
+                yield cluster, settings, http
 
-                # When the database stops
-                await asyncio.to_thread(cluster.stop)
-                ready = await http.get("/readyz")
-                with caplog.at_level(logging.ERROR, logger="personagraph"):
-                    down = await http.post("/graphql", json={"query": VIEWER})
 
-                # Then the server is not ready, and GraphQL answers a masked error
-                assert ready.status_code == 503
-                assert down.status_code == 503
-                error = down.json()["errors"][0]
-                assert error["message"] == "Unexpected error."
-                assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
-                assert error["extensions"]["errorId"] in caplog.text
-                for leak in ("psycopg", "connection", "127.0.0.1", "SELECT", "api_keys"):
-                    assert leak not in down.text
+async def test_the_server_answers_503_while_the_database_is_down_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a server on a PostgreSQL cluster of this test's own, and an owner's key
+    async with owner_on_a_cluster_of_its_own() as (cluster, _settings, http):
+        assert (await http.get("/readyz")).status_code == 200
+        assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
 
-                # When it comes back, the same server recovers without a restart
-                await asyncio.to_thread(cluster.start)
-                assert (await http.get("/readyz")).status_code == 200
-                again = await http.post("/graphql", json={"query": VIEWER})
-                assert again.status_code == 200
-                assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
+        # When the database stops
+        await asyncio.to_thread(cluster.stop)
+        ready = await http.get("/readyz")
+        with caplog.at_level(logging.ERROR, logger="personagraph"):
+            down = await http.post("/graphql", json={"query": VIEWER})
+
+        # Then the server is not ready, and GraphQL answers a masked error
+        assert ready.status_code == 503
+        assert down.status_code == 503
+        error = down.json()["errors"][0]
+        assert error["message"] == "Unexpected error."
+        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+        assert error["extensions"]["errorId"] in caplog.text
+        for leak in ("psycopg", "connection", "127.0.0.1", "SELECT", "api_keys"):
+            assert leak not in down.text
+
+        # When it comes back, the same server recovers without a restart
+        await asyncio.to_thread(cluster.start)
+        assert (await http.get("/readyz")).status_code == 200
+        again = await http.post("/graphql", json={"query": VIEWER})
+        assert again.status_code == 200
+        assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
 
 
 async def test_requests_right_after_the_database_dropped_every_connection_are_answered() -> None:
     # Given a server whose pool holds connections it used a moment ago (reused without a
     # ping within a second: database.PING_AFTER_IDLE_S)
-    with started_cluster() as cluster:
-        settings = Settings(database_url=cluster.url, cost_bucket_size=1_000_000)
-        migrate(settings)
-        setup = Database(create_engine(settings))
-        org = await new_org(setup)
-        key = await key_for(setup, org, Role.OWNER)
-        await setup.dispose()
-        with live_server(settings) as live:
-            async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {key}"}) as http:
-                assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
-                assert (await http.get("/readyz")).status_code == 200
+    async with owner_on_a_cluster_of_its_own() as (_cluster, settings, http):
+        assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
+        assert (await http.get("/readyz")).status_code == 200
 
-                # When PostgreSQL ends every connection to the database (an administrator,
-                # a failover, a proxy's idle timeout)
-                with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
-                    admin.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
+        # When PostgreSQL ends every connection to the database (an administrator,
+        # a failover, a proxy's idle timeout)
+        with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
-                # Then the next requests are answered, not failed: the dead connection's
-                # first statement invalidates the pool and the read is tried once more
-                again = await http.post("/graphql", json={"query": VIEWER})
-                assert again.status_code == 200
-                assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
-                assert (await http.get("/readyz")).status_code == 200
+        # Then the next requests are answered, not failed: the dead connection's
+        # first statement invalidates the pool and the read is tried once more
+        again = await http.post("/graphql", json={"query": VIEWER})
+        assert again.status_code == 200
+        assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
+        assert (await http.get("/readyz")).status_code == 200
 
-                # And when it happens to connections idle for longer, they are pinged and
-                # replaced before use
-                with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
-                    admin.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)
-                later = await http.post("/graphql", json={"query": VIEWER})
-                assert later.status_code == 200
-                assert later.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
+        # And when it happens to connections idle for longer, they are pinged and
+        # replaced before use
+        with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)
+        later = await http.post("/graphql", json={"query": VIEWER})
+        assert later.status_code == 200
+        assert later.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
 
 
 def _contacts(count: int) -> list[dict[str, str]]:
