@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import String, Table, and_, any_, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +53,7 @@ from resolvers.ingest_rules import (
     validate_contact,
 )
 from resolvers.numbers import claim_persona_numbers
-from resolvers.upsert import by_uuid, by_uuid_first, insert_rows, one_of
+from resolvers.upsert import by_uuid, by_uuid_first, insert_rows, one_of, one_of_param
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
@@ -213,7 +212,7 @@ async def store_errors(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[
     ]
 
 
-def _owners(same_value: Callable[[str], Any]) -> Any:
+def _owners(*, sqlite: bool) -> Any:
     """The owners of a batch's phone and email keys, with their persona rows: (kind, value, *persona)."""
     k = KEYS.c
     return (
@@ -222,18 +221,18 @@ def _owners(same_value: Callable[[str], Any]) -> Any:
         .where(
             k.org_id == bindparam("org"),
             or_(
-                and_(k.kind == IdentityKind.PHONE.value, same_value("phones")),
-                and_(k.kind == IdentityKind.EMAIL.value, same_value("emails")),
+                and_(k.kind == IdentityKind.PHONE.value, one_of_param(k.value, "phones", sqlite=sqlite)),
+                and_(k.kind == IdentityKind.EMAIL.value, one_of_param(k.value, "emails", sqlite=sqlite)),
             ),
         )
     )
 
 
 # Built once (SQLAlchemy then finds the compiled form by its cache key). PostgreSQL: each list is one
-# array parameter, `value = ANY(:phones)`; an IN list of 1,000 values made SQLAlchemy render and
+# array parameter (upsert.one_of_param); an IN list of 1,000 values made SQLAlchemy render and
 # psycopg parse 1,000 placeholders for every batch (~0.08 ms of CPU per row, more than the read).
-_OWNERS_PG = _owners(lambda name: KEYS.c.value == any_(bindparam(name, type_=ARRAY(String))))
-_OWNERS_SQLITE = _owners(lambda name: KEYS.c.value.in_(bindparam(name, expanding=True)))
+_OWNERS_PG = _owners(sqlite=False)
+_OWNERS_SQLITE = _owners(sqlite=True)
 _PERSONA_COLUMNS = tuple(PERSONAS.c.keys())
 _PERSONA_ID = _PERSONA_COLUMNS.index("id")
 

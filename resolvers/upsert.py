@@ -67,14 +67,22 @@ def by_uuid_first(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return (key[0].int, *key[1:])
 
 
+def one_of_param(
+    target: ColumnElement[Any], name: str | None, *, sqlite: bool, values: Any = None
+) -> ColumnElement[bool]:
+    """`target IN :name` for a batch's many values: on PostgreSQL `target = ANY(:name)`, one array
+    parameter (an IN list of 500-1,000 values has SQLAlchemy render, and psycopg parse, as many
+    placeholders for every batch); on SQLite an expanding IN list. `name` None: an anonymous
+    parameter holding `values` (a statement built per batch)."""
+    if sqlite:
+        return target.in_(bindparam(name, values, expanding=True))
+    return target == any_(bindparam(name, values, type_=ARRAY(target.type)))
+
+
 def one_of(session: AsyncSession, target: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-    """`target IN values` for a batch's many values: on PostgreSQL `target = ANY(:array)`, one parameter
-    (an IN list of 500-1,000 values has SQLAlchemy render, and psycopg parse, as many placeholders
-    for every batch); on SQLite an IN list."""
+    """one_of_param with the batch's values, for the session's database."""
     assert session.bind is not None
-    if session.bind.dialect.name == "sqlite":
-        return target.in_(values)
-    return target == any_(bindparam(None, list(values), type_=ARRAY(target.type)))
+    return one_of_param(target, None, sqlite=session.bind.dialect.name == "sqlite", values=list(values))
 
 
 _COMPILED: dict[tuple[str, Target, tuple[str, ...]], _Compiled] = {}

@@ -129,7 +129,7 @@ class Run:
         except BaseException:
             self.orphaned(c[k] for c, k in waits)
             raise
-        return _Settle(out, waits) if waits else out
+        return self.settle(out, waits) if waits else out
 
     @staticmethod
     def place(value: Any, container: Any, key: Any, waits: list[tuple[Any, Any]]) -> Any:
@@ -149,12 +149,11 @@ class Run:
         assert field.base_resolver is not None
         assert f.definition is not None
         arguments = get_argument_values(f.definition, f.nodes[0], self.variables) if f.takes_arguments else {}
-        info = Info(_raw_info=self.raw_info(f), _field=field)
         config = self.strawberry.config
         args, kwargs = get_arguments(
             field=field,
             source=source,
-            info=info,
+            info=self.info(f),
             kwargs=arguments,
             config=config,
             scalar_registry=self.strawberry.schema_converter.scalar_registry,
@@ -168,11 +167,15 @@ class Run:
         assert resolver is not None
         kwargs = dict.fromkeys(direct.source_names, source)
         if direct.info_name is not None:
-            info = self.infos.get(id(f))
-            if info is None:
-                info = self.infos[id(f)] = Info(_raw_info=self.raw_info(f), _field=f.field)  # type: ignore[arg-type]
-            kwargs[direct.info_name] = info
+            kwargs[direct.info_name] = self.info(f)
         return resolver(source, **kwargs) if direct.takes_self else resolver(**kwargs)
+
+    def info(self, f: FieldPlan) -> Info[Any, Any]:
+        """The field's Info, made once per request (the same for each of its sources)."""
+        info = self.infos.get(id(f))
+        if info is None:
+            info = self.infos[id(f)] = Info(_raw_info=self.raw_info(f), _field=f.field)  # type: ignore[arg-type]
+        return info
 
     def raw_info(self, f: FieldPlan) -> GraphQLResolveInfo[Any]:
         assert f.definition is not None
