@@ -192,8 +192,7 @@ def compile_mutation(
     variables = operation.variable_definitions or ()
     if len(variables) != 1 or variables[0].variable.name.value != value.name.value:
         return None
-    declared = variables
-    var = declared[0]
+    var = variables[0]
     if var.default_value is not None or var.directives:
         return None
     if not (
