@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from strawberry.extensions import SchemaExtension
 
 from schema.errors import MAX_COST_EXCEEDED, THROTTLED
 from schema.limits import is_connection
+from schema.per_document import PerDocument
 
 MAX_QUERY_COST = 1_000
 DEFAULT_PAGE = 20
@@ -75,7 +75,7 @@ class _Plan:
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode) -> None:
         self.schema = schema
-        self.document = document  # kept alive, so its id stays its own
+        self.document = document
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self._collected: dict[tuple[int, str], dict[str, list[FieldNode]]] = {}
         self._merged: dict[tuple[int, ...], SelectionSetNode] = {}
@@ -170,20 +170,8 @@ class _Plan:
         return found
 
 
-_PLANS: OrderedDict[int, _Plan] = OrderedDict()
-_PLAN_CACHE_SIZE = 256
 _STATIC_COSTS_PER_PLAN = 64
-
-
-def _plan(schema: GraphQLSchema, document: DocumentNode) -> _Plan:
-    plan = _PLANS.get(id(document))
-    if plan is None or plan.document is not document or plan.schema is not schema:
-        plan = _PLANS[id(document)] = _Plan(schema, document)
-        if len(_PLANS) > _PLAN_CACHE_SIZE:
-            _PLANS.popitem(last=False)
-    else:
-        _PLANS.move_to_end(id(document))
-    return plan
+_plan = PerDocument(lambda schema, document, _extra: _Plan(schema, document))
 
 
 class _Pricing:

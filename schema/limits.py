@@ -17,7 +17,6 @@ MaxIntrospectionDepthRule, which refuses the circular introspection queries
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -38,10 +37,12 @@ from graphql import (
     validate,
 )
 from graphql.type.definition import GraphQLInterfaceType
-from graphql.validation import MaxIntrospectionDepthRule
-from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache
+from graphql.validation import ASTValidationRule, MaxIntrospectionDepthRule
+from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from schema.errors import BAD_QUERY
+from schema.per_document import PerDocument
 
 MAX_TOKENS = 2_500
 MAX_DEPTH = 12
@@ -135,23 +136,11 @@ class _ShapeWalk:
 
 @dataclass(frozen=True)
 class _Measured:
-    schema: GraphQLSchema
-    document: DocumentNode  # kept alive, so its id stays its own
     operations: list[tuple[OperationDefinitionNode, Shape]]
     introspection_too_deep: bool
 
 
-_MEASURED: OrderedDict[int, _Measured] = OrderedDict()
-_MEASURED_SIZE = 256
-
-
-def _measure(schema: GraphQLSchema, document: DocumentNode) -> _Measured:
-    """The document's shapes, once per document: strawberry's parser cache hands the same
-    document object to every request with the same text."""
-    found = _MEASURED.get(id(document))
-    if found is not None and found.document is document and found.schema is schema:
-        _MEASURED.move_to_end(id(document))
-        return found
+def _measure_document(schema: GraphQLSchema, document: DocumentNode, _extra: object) -> _Measured:
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = []
     for definition in document.definitions:
@@ -166,10 +155,11 @@ def _measure(schema: GraphQLSchema, document: DocumentNode) -> _Measured:
     # Fragments are walked where they are spread; a document may also define unused ones.
     introspective = any(s.introspection for _, s in operations) or bool(fragments)
     too_deep = introspective and bool(validate(schema, document, [MaxIntrospectionDepthRule]))
-    found = _MEASURED[id(document)] = _Measured(schema, document, operations, too_deep)
-    if len(_MEASURED) > _MEASURED_SIZE:
-        _MEASURED.popitem(last=False)
-    return found
+    return _Measured(operations, too_deep)
+
+
+# The document's shapes, once per document.
+_measure = PerDocument(_measure_document)
 
 
 def shapes(schema: GraphQLSchema, document: DocumentNode) -> list[tuple[OperationDefinitionNode, Shape]]:
@@ -261,15 +251,29 @@ class CachedParser(ParserCache):
         yield
 
 
-class CachedValidation(ValidationCache):
-    """strawberry's ValidationCache, skipped when a limit has already refused the document
-    (it would otherwise overwrite that one error with the full validation's)."""
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    return validate_document(schema, document, rules)
+
+
+_validated = PerDocument(_validate)
+
+
+class CachedValidation(SchemaExtension):
+    """Validation once per document (and set of rules), like strawberry's ValidationCache
+    but keyed by the document's identity (schema/per_document.py); skipped when a limit has
+    already refused the document (it would otherwise overwrite that one error with the full
+    validation's)."""
 
     def on_validate(self) -> Iterator[None]:
-        if self.execution_context.pre_execution_errors:
-            yield
-            return
-        yield from super().on_validate()
+        context = self.execution_context
+        if not context.pre_execution_errors and context.graphql_document is not None:
+            rules = tuple(context.validation_rules)
+            schema = context.schema._schema
+            errors = _validated(schema, context.graphql_document, rules)
+            context.pre_execution_errors = errors
+        yield
 
 
 # In order: the token limit applies while parsing; the shape limits run before validation.

@@ -47,12 +47,7 @@ async def compile_for_viewer(
 
 def _carry(info: Info) -> Carry:
     """What the page's statement reads beside each persona: what the nodes select of it."""
-    wanted = {
-        name
-        for field in info.selected_fields
-        for path in (("nodes",), ("edges", "node"))
-        for name in selected_names(field.selections, path)
-    }
+    wanted = {name for path in (("nodes",), ("edges", "node")) for name in selected_names(info, path)}
     return Carry(points="rewardPoints" in wanted, tags="tags" in wanted)
 
 
