@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import BindParameter, bindparam
+from sqlalchemy import BindParameter, ColumnElement, bindparam
 
 from coalesce import RowLike, Statement
 from database import Database
+from models.base import one_of
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -34,13 +35,14 @@ def org_param() -> BindParameter[object]:
     return bindparam("org_id")
 
 
-def keys_param() -> BindParameter[object]:
-    """The batch's keys of a statement built once at import (bound as {"keys": [...]}).
+def keys_in(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """`column` is one of the batch's keys, in a statement built once at import (bound as
+    {"keys": [...]}; one array parameter on PostgreSQL: models.base.OneOf).
 
     A loader's statement is the same for every batch: built once, SQLAlchemy finds its
     compiled form by the statement's cached key instead of building and hashing a new
     statement per batch (a third of a batch's cost for the one-row batches of a card)."""
-    return bindparam("keys", expanding=True)
+    return one_of(column, "keys")
 
 
 def one_per_key(rows: Iterable[Any], keys: Sequence[Hashable], attribute: str = "id") -> list[Any]:
@@ -99,5 +101,5 @@ class OrgLoader(DataLoader[K, V], Generic[K, V]):
         return self.shape(await self.db.select(self.statement, self.params(keys)), keys)
 
     def params(self, keys: list[K]) -> dict[str, object]:
-        """The values of org_param() and keys_param()."""
+        """The values of org_param() and keys_in()."""
         return {"org_id": self.org_id, "keys": keys}

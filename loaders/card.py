@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from coalesce import RowLike
-from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_param, org_param
+from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_in, org_param
 from models import (
     Consent,
     CustomAttribute,
@@ -38,16 +38,16 @@ DISCOUNTS = Discount.__table__  # type: ignore[attr-defined]
 
 _pc = PURCHASE_COUNTS.c
 _r = REDEMPTIONS.c
-ROLLUPS_OF = select(ROLLUPS).where(ROLLUPS.c.org_id == org_param(), ROLLUPS.c.persona_id.in_(keys_param()))
-CONSENTS_OF = select(CONSENTS).where(CONSENTS.c.org_id == org_param(), CONSENTS.c.persona_id.in_(keys_param()))
+ROLLUPS_OF = select(ROLLUPS).where(ROLLUPS.c.org_id == org_param(), keys_in(ROLLUPS.c.persona_id))
+CONSENTS_OF = select(CONSENTS).where(CONSENTS.c.org_id == org_param(), keys_in(CONSENTS.c.persona_id))
 ATTRIBUTES_OF = (
     select(ATTRIBUTES)
-    .where(ATTRIBUTES.c.org_id == org_param(), ATTRIBUTES.c.persona_id.in_(keys_param()))
+    .where(ATTRIBUTES.c.org_id == org_param(), keys_in(ATTRIBUTES.c.persona_id))
     .order_by(ATTRIBUTES.c.key)
 )
 TAGS_OF = (
     select(TAGS.c.persona_id, TAGS.c.tag)
-    .where(TAGS.c.org_id == org_param(), TAGS.c.persona_id.in_(keys_param()))
+    .where(TAGS.c.org_id == org_param(), keys_in(TAGS.c.persona_id))
     .order_by(TAGS.c.tag)
 )
 SIGNUPS_OF = (
@@ -58,13 +58,13 @@ SIGNUPS_OF = (
         SIGNUPS.c.submitted_at,
         SIGNUPS.c.signature.is_not(None).label("has_signature"),
     )
-    .where(SIGNUPS.c.org_id == org_param(), SIGNUPS.c.persona_id.in_(keys_param()))
+    .where(SIGNUPS.c.org_id == org_param(), keys_in(SIGNUPS.c.persona_id))
     .order_by(SIGNUPS.c.submitted_at.desc())
 )
-STORES_BY_ID = select(STORES).where(STORES.c.org_id == org_param(), STORES.c.id.in_(keys_param()))
+STORES_BY_ID = select(STORES).where(STORES.c.org_id == org_param(), keys_in(STORES.c.id))
 PURCHASE_COUNTS_OF = (
     select(_pc.persona_id, _pc.dimension, _pc.name, _pc.order_count, _pc.last_purchased_at)
-    .where(_pc.org_id == org_param(), _pc.persona_id.in_(keys_param()))
+    .where(_pc.org_id == org_param(), keys_in(_pc.persona_id))
     .order_by(_pc.order_count.desc(), _pc.last_purchased_at.desc(), _pc.name)
 )
 # Each persona's last redemption, found from the persona: one index probe per key, so a
@@ -81,13 +81,13 @@ _LATEST_ID = (
 LAST_REDEMPTIONS_OF = (
     select(_r.persona_id, _r.discount_name, _r.redeemed_at)
     .where(_r.org_id == org_param())
-    .where(_r.id.in_(select(_LATEST_ID).where(PERSONAS.c.org_id == org_param(), PERSONAS.c.id.in_(keys_param()))))
+    .where(_r.id.in_(select(_LATEST_ID).where(PERSONAS.c.org_id == org_param(), keys_in(PERSONAS.c.id))))
     .order_by(_r.persona_id)
 )
 DISCOUNTS_OF_ORG = (
     select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param()).order_by(DISCOUNTS.c.points_cost, DISCOUNTS.c.id)
 )
-DISCOUNTS_BY_ID = select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param(), DISCOUNTS.c.id.in_(keys_param()))
+DISCOUNTS_BY_ID = select(DISCOUNTS).where(DISCOUNTS.c.org_id == org_param(), keys_in(DISCOUNTS.c.id))
 
 
 class RollupByPersonaLoader(OrgLoader[uuid.UUID, RowLike | None]):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from coalesce import RowLike
-from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_param, org_param
+from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_in, org_param
 from models import Order, OrderLine, PointsEntry, Redemption
 from models.enums import PointsEntryKind
 from resolvers.history import HistoryKind, history_counts
@@ -25,16 +25,16 @@ EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, Points
 
 LINES_OF = (
     select(ORDER_LINES)
-    .where(ORDER_LINES.c.org_id == org_param(), ORDER_LINES.c.order_id.in_(keys_param()))
+    .where(ORDER_LINES.c.org_id == org_param(), keys_in(ORDER_LINES.c.order_id))
     .order_by(ORDER_LINES.c.order_id, ORDER_LINES.c.line_no)
 )
 EARNED_BY = (
     select(ENTRIES.c.order_id, func.sum(ENTRIES.c.delta).label("points"))
-    .where(ENTRIES.c.org_id == org_param(), ENTRIES.c.order_id.in_(keys_param()), ENTRIES.c.kind.in_(EARNED_KINDS))
+    .where(ENTRIES.c.org_id == org_param(), keys_in(ENTRIES.c.order_id), ENTRIES.c.kind.in_(EARNED_KINDS))
     .group_by(ENTRIES.c.order_id)
 )
-ORDERS_BY_ID = select(ORDERS).where(ORDERS.c.org_id == org_param(), ORDERS.c.id.in_(keys_param()))
-REDEMPTIONS_BY_ID = select(REDEMPTIONS).where(REDEMPTIONS.c.org_id == org_param(), REDEMPTIONS.c.id.in_(keys_param()))
+ORDERS_BY_ID = select(ORDERS).where(ORDERS.c.org_id == org_param(), keys_in(ORDERS.c.id))
+REDEMPTIONS_BY_ID = select(REDEMPTIONS).where(REDEMPTIONS.c.org_id == org_param(), keys_in(REDEMPTIONS.c.id))
 
 
 class OrderLinesByOrderLoader(OrgLoader[uuid.UUID, list[RowLike]]):

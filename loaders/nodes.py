@@ -11,7 +11,7 @@ from sqlalchemy import Table, select
 
 import models
 from coalesce import RowLike
-from loaders.base import OrgLoader, keys_param, org_param
+from loaders.base import OrgLoader, keys_in, org_param
 
 # The objects Query.node fetches, by type name; schema/nodes.py turns a row into
 # the GraphQL type of the same name, so this is the one list of node types.
@@ -36,7 +36,7 @@ NODE_TABLES: dict[str, Table] = {
 
 
 NODES_BY_ID = {
-    type_name: select(table).where(table.c.org_id == org_param(), table.c.id.in_(keys_param()))
+    type_name: select(table).where(table.c.org_id == org_param(), keys_in(table.c.id))
     for type_name, table in NODE_TABLES.items()
 }
 

@@ -12,13 +12,13 @@ import uuid
 from sqlalchemy import select
 
 from coalesce import RowLike
-from loaders.base import OnePerKey, OrgLoader, keys_param, org_param
+from loaders.base import OnePerKey, OrgLoader, keys_in, org_param
 from models import Organization, Persona
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
-PERSONAS_BY_ID = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), PERSONAS.c.id.in_(keys_param()))
-PERSONAS_BY_NUMBER = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), PERSONAS.c.number.in_(keys_param()))
+PERSONAS_BY_ID = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), keys_in(PERSONAS.c.id))
+PERSONAS_BY_NUMBER = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), keys_in(PERSONAS.c.number))
 # A viewer only ever sees its own organization.
 ORGANIZATION = select(ORGANIZATIONS).where(ORGANIZATIONS.c.id == org_param())
 

@@ -11,7 +11,10 @@ import uuid
 from typing import Any
 
 import uuid_utils
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import ARRAY, Boolean, ColumnElement, DateTime, Dialect, any_, bindparam
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from sqlalchemy.types import TypeDecorator
 
 
@@ -43,3 +46,43 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         assert isinstance(value, dt.datetime)
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class OneOf(ColumnElement[bool]):
+    """`column IN (:name)` for a list of values bound under one name: on PostgreSQL
+    `column = ANY(:name)`, one array parameter; elsewhere an expanding IN list.
+
+    Chosen when the statement is compiled, so a statement built once serves both databases.
+    With one array parameter a statement's text is the same whatever the number of values:
+    SQLAlchemy does not render the list into the text per execution, psycopg converts the
+    text once, and PostgreSQL plans a prepared statement once (a card's coalesced statements
+    took 1.4-3 ms to plan when their IN lists made each text new)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a comparison: no "= 1" after it where booleans are integers
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy reads it from the class)
+        ("any_form", InternalTraversal.dp_clauseelement),
+        ("in_form", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str | None, values: Any = None) -> None:
+        # Both forms hold a parameter of the same name; only the dialect's is rendered.
+        self.in_form = column.in_(bindparam(name, values, expanding=True))
+        self.any_form = column == any_(bindparam(name, values, type_=ARRAY(column.type)))
+
+
+@compiles(OneOf)
+def _expanding_in(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.in_form, **kw)
+
+
+@compiles(OneOf, "postgresql")
+def _any_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.any_form, **kw)
+
+
+def one_of(column: ColumnElement[Any], name: str | None, values: Any = None) -> OneOf:
+    """`column` is one of the values bound as `name` (or of `values`, for a statement built
+    per use: `name` None)."""
+    return OneOf(column, name, values)

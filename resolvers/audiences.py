@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, Row, Select, bindparam, cast, literal, select, union_all
+from sqlalchemy import Integer, Row, Select, bindparam, cast, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import Audience, Organization
+from models.base import one_of
 from resolvers.amounts import decimal_to_milli
 from resolvers.errors import BadQuery, UserError, UserErrors
 from resolvers.search import Comparison, parse_search
@@ -70,7 +71,6 @@ async def audience_by_id(conn: Executor, org_id: uuid.UUID, audience_id: uuid.UU
 # compiled at, so one with such a term is built anew each time.
 _MEMBERSHIP_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 MEMBERSHIP_STATEMENTS_KEPT = 512
-PERSONA_IDS: BindParameter[Any] = bindparam("persona_ids", expanding=True)
 
 
 def _uses_the_time(row: Any) -> bool:
@@ -96,7 +96,7 @@ def membership_statement(chunk: Sequence[tuple[int, Any]], org_id: uuid.UUID, di
             continue  # saved before the grammar changed: it holds nobody until fixed
         selects.append(
             select(cast(literal(index), Integer).label("audience"), PERSONAS.c.id.label("persona_id")).where(
-                *search.conditions, PERSONAS.c.id.in_(PERSONA_IDS)
+                *search.conditions, one_of(PERSONAS.c.id, "persona_ids")
             )
         )
     if not selects:

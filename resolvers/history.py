@@ -17,7 +17,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -37,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coalesce import RowLike, Statement
 from models import Merge, Message, Order, PersonaAction, PixelEvent, PointsEntry, Redemption, SurveySubmission
-from models.base import UTCDateTime
+from models.base import UTCDateTime, one_of
 from resolvers.pagination import Cursor, Page, PageRequest, build_page, keyset_select
 
 
@@ -133,7 +132,6 @@ def _counts_statement(kinds: tuple[HistoryKind, ...]) -> CompoundSelect[Any]:
     branches = []
     for kind in kinds:
         spec = KINDS[kind]
-        persona_ids: BindParameter[Any] = bindparam(_ids_param(kind), expanding=True)
         for name in spec.persona_columns:
             column = spec.table.c[name]
             branches.append(
@@ -142,7 +140,7 @@ def _counts_statement(kinds: tuple[HistoryKind, ...]) -> CompoundSelect[Any]:
                     column.label("persona_id"),
                     func.count().label("count"),
                 )
-                .where(spec.table.c.org_id == bindparam("org_id"), column.in_(persona_ids))
+                .where(spec.table.c.org_id == bindparam("org_id"), one_of(column, _ids_param(kind)))
                 .group_by(column)
             )
     return union_all(*branches)

@@ -38,7 +38,7 @@ from models import (
     Store,
     Suppression,
 )
-from models.base import utcnow
+from models.base import one_of, utcnow
 from models.enums import IdentityKind
 from resolvers.consent import contact_hash
 from resolvers.errors import UserError, UserErrors
@@ -53,7 +53,7 @@ from resolvers.ingest_rules import (
     validate_contact,
 )
 from resolvers.numbers import claim_persona_numbers
-from resolvers.upsert import by_uuid, by_uuid_first, insert_rows, one_of, one_of_param
+from resolvers.upsert import by_uuid, by_uuid_first, insert_rows
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
@@ -212,7 +212,7 @@ async def store_errors(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[
     ]
 
 
-def _owners(*, sqlite: bool) -> Any:
+def _owners() -> Any:
     """The owners of a batch's phone and email keys, with their persona rows: (kind, value, *persona)."""
     k = KEYS.c
     return (
@@ -221,18 +221,17 @@ def _owners(*, sqlite: bool) -> Any:
         .where(
             k.org_id == bindparam("org"),
             or_(
-                and_(k.kind == IdentityKind.PHONE.value, one_of_param(k.value, "phones", sqlite=sqlite)),
-                and_(k.kind == IdentityKind.EMAIL.value, one_of_param(k.value, "emails", sqlite=sqlite)),
+                and_(k.kind == IdentityKind.PHONE.value, one_of(k.value, "phones")),
+                and_(k.kind == IdentityKind.EMAIL.value, one_of(k.value, "emails")),
             ),
         )
     )
 
 
 # Built once (SQLAlchemy then finds the compiled form by its cache key). PostgreSQL: each list is one
-# array parameter (upsert.one_of_param); an IN list of 1,000 values made SQLAlchemy render and
+# array parameter (models.base.one_of); an IN list of 1,000 values made SQLAlchemy render and
 # psycopg parse 1,000 placeholders for every batch (~0.08 ms of CPU per row, more than the read).
-_OWNERS_PG = _owners(sqlite=False)
-_OWNERS_SQLITE = _owners(sqlite=True)
+_OWNERS = _owners()
 _PERSONA_COLUMNS = tuple(PERSONAS.c.keys())
 _PERSONA_ID = _PERSONA_COLUMNS.index("id")
 
@@ -243,9 +242,7 @@ async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[Co
     known = Known()
     phones = sorted({row.keys.phone for row in rows if row.keys.phone})
     emails = sorted({row.keys.email for row in rows if row.keys.email})
-    assert session.bind is not None
-    statement = _OWNERS_SQLITE if session.bind.dialect.name == "sqlite" else _OWNERS_PG
-    owners = await session.execute(statement, {"org": org_id, "phones": phones, "emails": emails})
+    owners = await session.execute(_OWNERS, {"org": org_id, "phones": phones, "emails": emails})
     personas = known.personas
     for kind, value, *columns in owners:
         persona_id = columns[_PERSONA_ID]
@@ -257,7 +254,7 @@ async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[Co
         c = CONSENTS.c
         held = await session.execute(
             select(c.persona_id, c.channel, c.status, c.source).where(
-                c.org_id == org_id, one_of(session, c.persona_id, owner_ids)
+                c.org_id == org_id, one_of(c.persona_id, None, owner_ids)
             )
         )
         for persona_id, channel, status, source in held:
@@ -266,7 +263,7 @@ async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[Co
         values = {*phones, *emails} | {p[name] for p in known.personas.values() for name in ("phone", "email")}
         hashes = {contact_hash(v): v for v in values if v}
         s = SUPPRESSIONS.c
-        stmt = select(s.contact_hash).where(s.org_id == org_id, one_of(session, s.contact_hash, sorted(hashes)))
+        stmt = select(s.contact_hash).where(s.org_id == org_id, one_of(s.contact_hash, None, sorted(hashes)))
         known.suppressed = {hashes[h] for h in (await session.execute(stmt)).scalars()}
     imported: dict[str, set[str]] = {}  # source -> sourceIds, asked per source as the primary key serves it
     for row in rows:
@@ -275,7 +272,7 @@ async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[Co
     if imported:
         lp = LEGACY.c
         per_source = (
-            and_(lp.source == source, one_of(session, lp.source_id, sorted(ids))) for source, ids in imported.items()
+            and_(lp.source == source, one_of(lp.source_id, None, sorted(ids))) for source, ids in imported.items()
         )
         stmt = select(lp.source, lp.source_id).where(lp.org_id == org_id, or_(*per_source))
         known.legacy = {(source, source_id) for source, source_id in await session.execute(stmt)}
@@ -361,7 +358,7 @@ async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: Batch
     p = PERSONAS.c
     await session.execute(
         select(p.id)
-        .where(p.org_id == org_id, one_of(session, p.id, sorted(plan.changed, key=by_uuid)))
+        .where(p.org_id == org_id, one_of(p.id, None, sorted(plan.changed, key=by_uuid)))
         .order_by(p.id)
         .with_for_update()
     )

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Organization, Persona, Store
-from models.base import new_id, utcnow
+from models.base import new_id, one_of, utcnow
 from models.enums import PointsEntryKind
 from resolvers import audiences
 from resolvers.amounts import decimal_to_cents
@@ -55,7 +55,7 @@ from resolvers.orders import (
 )
 from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
-from resolvers.upsert import insert_rows, one_of
+from resolvers.upsert import insert_rows
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 STORES = Store.__table__  # type: ignore[attr-defined]
@@ -206,7 +206,7 @@ async def _recorded(
             o.org_id == org_id,
             or_(
                 *(
-                    and_(o.source == source, one_of(session, o.external_id, sorted(ids)))
+                    and_(o.source == source, one_of(o.external_id, None, sorted(ids)))
                     for source, ids in by_source.items()
                 )
             ),

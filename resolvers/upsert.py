@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Result, Table, Text, any_, bindparam, cast, column, func, select
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import Result, Table, Text, bindparam, cast, column, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,24 +65,6 @@ def by_uuid(value: uuid.UUID) -> int:
 def by_uuid_first(key: tuple[Any, ...]) -> tuple[Any, ...]:
     """Sort key of a (UUID, ...) tuple, in the tuple's order."""
     return (key[0].int, *key[1:])
-
-
-def one_of_param(
-    target: ColumnElement[Any], name: str | None, *, sqlite: bool, values: Any = None
-) -> ColumnElement[bool]:
-    """`target IN :name` for a batch's many values: on PostgreSQL `target = ANY(:name)`, one array
-    parameter (an IN list of 500-1,000 values has SQLAlchemy render, and psycopg parse, as many
-    placeholders for every batch); on SQLite an expanding IN list. `name` None: an anonymous
-    parameter holding `values` (a statement built per batch)."""
-    if sqlite:
-        return target.in_(bindparam(name, values, expanding=True))
-    return target == any_(bindparam(name, values, type_=ARRAY(target.type)))
-
-
-def one_of(session: AsyncSession, target: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-    """one_of_param with the batch's values, for the session's database."""
-    assert session.bind is not None
-    return one_of_param(target, None, sqlite=session.bind.dialect.name == "sqlite", values=list(values))
 
 
 _COMPILED: dict[tuple[str, Target, tuple[str, ...]], _Compiled] = {}
