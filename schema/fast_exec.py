@@ -122,6 +122,9 @@ class Run:
                     continue
                 if f.attribute is not None:
                     value = f.complete(getattr(source, f.attribute), self)
+                    if f.plain_leaf:
+                        out[f.key] = value
+                        continue
                 else:
                     value = _start(self.call(f, source) if f.direct is not None else self.resolve(f, source))
                     value = self.later(value, f.complete) if awaitable(value) else f.complete(value, self)

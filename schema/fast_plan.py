@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from graphql import (
@@ -25,16 +26,23 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    get_named_type,
     is_abstract_type,
     is_leaf_type,
 )
@@ -71,6 +79,8 @@ class FieldPlan:
     # A resolver without arguments (nor an extension that reshapes them): called as strawberry's
     # get_arguments would call it, with no conversion, and one Info per field and request.
     direct: DirectCall | None = None
+    # A plain attribute of a leaf type: its completed value is final (never awaitable).
+    plain_leaf: bool = False
 
 
 @dataclass(slots=True)
@@ -160,9 +170,19 @@ class Compiler:
             complete=complete,
             takes_arguments=bool(definition.args),
             direct=None if basic or definition.args else _direct_call(field),
+            plain_leaf=basic and is_leaf_type(get_named_type(definition.type)),
         )
 
     def completer(self, type_: GraphQLOutputType, sub_sets: list[SelectionSetNode]) -> Complete:
+        if isinstance(type_, GraphQLNonNull) and is_leaf_type(type_.of_type):
+            serialize_present = serializer(type_.of_type)
+
+            def non_null_leaf(value: Any, _run: Run) -> Any:
+                if value is None:
+                    raise Fallback("null in a non-null field")
+                return serialize_present(value)
+
+            return non_null_leaf
         if isinstance(type_, GraphQLNonNull):
             inner = self.completer(type_.of_type, sub_sets)
 
@@ -190,7 +210,7 @@ class Compiler:
 
             return listed
         if is_leaf_type(type_):
-            serialize = type_.serialize
+            serialize = serializer(type_)
 
             def leaf(value: Any, _run: Run) -> Any:
                 return None if value is None else serialize(value)
@@ -219,6 +239,38 @@ class Compiler:
             return None if value is None else run.object(fields, value)
 
         return obj
+
+
+_SAME_WHEN: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLBoolean: bool, GraphQLID: str}
+_INT_RANGE = range(-(2**31), 2**31)
+
+
+def serializer(type_: GraphQLLeafType) -> Callable[[Any], Any]:
+    """The leaf type's `serialize`, with the common cases answered first: a str for String or ID,
+    a bool for Boolean, an int in range for Int are their own serialized form, and an enum
+    member's name is looked up (strawberry's enum serializer scans the enum's values and reads
+    `.value` of each: ~500 leaves of a card go through here)."""
+    serialize = type_.serialize
+    same = _SAME_WHEN.get(type_)
+    if same is not None:
+        return lambda value: value if type(value) is same else serialize(value)
+    if type_ is GraphQLInt:
+        return lambda value: value if type(value) is int and value in _INT_RANGE else serialize(value)
+    members = getattr(type_, "wrapped_cls", None)
+    if isinstance(type_, GraphQLEnumType) and isinstance(members, type) and issubclass(members, Enum):
+        names: dict[Any, str] = {}
+        for member in members:
+            # The first name whose value is the member's, as strawberry's serializer picks it.
+            name = next((n for n, v in type_.values.items() if v.value == member.value), None)
+            if name is not None:
+                names[member] = name
+
+        def enum_name(value: Any) -> Any:
+            name = names.get(value) if type(value) is members else None
+            return name if name is not None else serialize(value)
+
+        return enum_name
+    return serialize
 
 
 @dataclass(frozen=True, slots=True)
