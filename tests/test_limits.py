@@ -17,8 +17,8 @@ from graphql import get_introspection_query, parse
 from database import Database
 from permissions.matrix import Role
 from schema import schema as served
-from schema.cost import MAX_QUERY_COST, query_cost
 from schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, shapes
+from schema.pricing import MAX_QUERY_COST, query_cost
 from settings import Settings
 from tests.factories import make_persona
 from tests.hardening import World, world
