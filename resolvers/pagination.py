@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from sqlalchemy import ColumnElement, Select, and_, literal, or_
 
@@ -118,10 +118,40 @@ class PageRequest:
         return cls(size=size, forward=forward, cursor=Cursor.decode(raw) if raw is not None else None)
 
 
+class LazyCursors(Sequence[str]):
+    """A page's cursors, each encoded when first read: a card reads its pages for their nodes,
+    so only pageInfo's two ends (and the edges, where a query selects them) need theirs."""
+
+    __slots__ = ("_encoded", "_items", "_key")
+
+    def __init__(self, items: Sequence[T], key: Callable[[T], KeysetCursor]) -> None:
+        self._items: Sequence[Any] = items
+        self._key: Callable[[Any], KeysetCursor] = key
+        self._encoded: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._items)))]
+        position = index + len(self._items) if index < 0 else index
+        found = self._encoded.get(position)
+        if found is None:
+            found = self._encoded[position] = self._key(self._items[position]).encode()
+        return found
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
-    cursors: list[str]
+    cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool
 
@@ -160,7 +190,7 @@ def build_page(rows: Sequence[T], request: KeysetRequest, key: Callable[[T], Key
     items = list(rows[: request.size])
     if not request.forward:
         items.reverse()
-    cursors = [key(item).encode() for item in items]
+    cursors = LazyCursors(items, key)
     if request.forward:
         return Page(items, cursors, has_next_page=has_more, has_previous_page=request.cursor is not None)
     return Page(items, cursors, has_next_page=request.cursor is not None, has_previous_page=has_more)

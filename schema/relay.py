@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import strawberry
@@ -77,9 +77,14 @@ class Edge(Generic[NodeT]):
 
 @strawberry.type(description="A page of a list, newest first; page with first/after or last/before.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
+    @strawberry.field
+    def edges(self) -> list[Edge[NodeT]]:
+        # Made when selected: a card reads its pages' nodes, not their edges and cursors.
+        return [Edge(cursor=c, node=n) for c, n in zip(self.cursors, self.nodes, strict=True)]
+
     nodes: list[NodeT]
     page_info: PageInfo
+    cursors: strawberry.Private[Sequence[str]]
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="How many items the whole list holds.")
@@ -94,9 +99,4 @@ class Connection(Generic[NodeT]):
         count: Callable[[], Awaitable[int]],
     ) -> Connection[NodeT]:
         nodes = [to_node(row) for row in page.items]
-        return cls(
-            edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
-            nodes=nodes,
-            page_info=PageInfo.of(page),  # type: ignore[arg-type]
-            count=count,
-        )
+        return cls(nodes=nodes, page_info=PageInfo.of(page), cursors=page.cursors, count=count)  # type: ignore[arg-type]
