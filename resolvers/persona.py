@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from models import Persona
 
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 
 
-def listed_personas(org_id: uuid.UUID, *, include_archived: bool) -> Any:
+def listed_personas(org_id: uuid.UUID | ColumnElement[Any], *, include_archived: bool) -> Any:
     """The Personas page's WHERE: this org, with PII, not merged away or erased."""
     conditions = [
         PERSONAS.c.org_id == org_id,

@@ -20,7 +20,17 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
-from resolvers.search_sql import FULL_NAME, PERSONAS, ROLLUPS, TAGS, CompiledSearch, Dialect, Executor, relevance
+from resolvers.search_sql import (
+    FULL_NAME,
+    PERSONAS,
+    ROLLUPS,
+    TAGS,
+    CompiledSearch,
+    Dialect,
+    Executor,
+    relevance,
+    template_conditions,
+)
 
 P = PERSONAS.c
 
@@ -219,11 +229,35 @@ def _page(rows: Sequence[Row[Any]], request: SearchPageRequest) -> Page[Row[Any]
     return build_page(rows, request, lambda r: SearchCursor(int(getattr(r, _RANK)), r.created_at, r.id))
 
 
+# First pages of templated searches (search_sql.SearchTemplate), by (shape, size, total, carry,
+# dialect): built once, each search binds its values. Page sizes are the client's: kept bounded.
+_TEMPLATED_PAGES: dict[tuple[Any, ...], Select[Any]] = {}
+TEMPLATED_PAGES_KEPT = 512
+
+
+def _statement(
+    search: CompiledSearch, request: SearchPageRequest, *, with_total: bool, carry: Carry, sqlite: bool
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The page's statement and the values it binds."""
+    template = search.template
+    if template is None or request.cursor is not None:
+        return _page_statement(search, request, with_total=with_total, carry=carry, sqlite=sqlite), {}
+    key = (template.shape, request.size, request.forward, with_total, carry, sqlite)
+    stmt = _TEMPLATED_PAGES.get(key)
+    if stmt is None:
+        if len(_TEMPLATED_PAGES) >= TEMPLATED_PAGES_KEPT:
+            _TEMPLATED_PAGES.clear()
+        named = CompiledSearch(template_conditions(template.shape), None, selective=True)
+        stmt = _page_statement(named, request, with_total=with_total, carry=carry, sqlite=sqlite)
+        _TEMPLATED_PAGES[key] = stmt
+    return stmt, template.params
+
+
 async def search_page(
     conn: Executor, search: CompiledSearch, request: SearchPageRequest, carry: Carry = NOTHING
 ) -> Page[Row[Any]]:
-    stmt = _page_statement(search, request, carry=carry, sqlite=Dialect.of(conn).sqlite)
-    return _page((await conn.execute(stmt)).all(), request)
+    stmt, params = _statement(search, request, with_total=False, carry=carry, sqlite=Dialect.of(conn).sqlite)
+    return _page((await conn.execute(stmt, params)).all(), request)
 
 
 async def search_page_counted(
@@ -235,8 +269,8 @@ async def search_page_counted(
     first page of a selective one (an exact email, phone or name: a handful of matches)."""
     if search.rank is None and not (search.selective and request.cursor is None):
         return await search_page(conn, search, request, carry), None
-    stmt = _page_statement(search, request, with_total=True, carry=carry, sqlite=Dialect.of(conn).sqlite)
-    rows = (await conn.execute(stmt)).all()
+    stmt, params = _statement(search, request, with_total=True, carry=carry, sqlite=Dialect.of(conn).sqlite)
+    rows = (await conn.execute(stmt, params)).all()
     if rows:
         return _page(rows, request), int(getattr(rows[0], _TOTAL))
     # No row carries the count: none matched, or the cursor is past the last match.

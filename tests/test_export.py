@@ -246,6 +246,10 @@ async def test_the_query_filters_the_file_and_a_bad_query_is_refused(owner_clien
     assert [(r["first_name"], r["last_name"]) for r in rows] == [("Ann", "Lee")]
     rows = read_csv(await get(owner_client, "/export/personas.csv", query="has:email is:loyalty_member"))
     assert [r["first_name"] for r in rows] == ["Bob", "Ann"]
+    # An exact phone or email (whose page statement is built once per kind) filters the file too
+    for typed, found in [("bob@example.com", ["Bob"]), ("(415) 555-0101", ["Ann"]), ("415-555-0199", [])]:
+        rows = read_csv(await get(owner_client, "/export/personas.csv", query=typed))
+        assert [r["first_name"] for r in rows] == found, typed
     response = await get(owner_client, "/export/personas.csv", query="points>>5")
     assert response.status_code == 400
     (error,) = response.json()["errors"]

@@ -215,6 +215,32 @@ async def test_another_organizations_personas_are_never_found(
     assert await names(rival, "Joann") == []
 
 
+@pytest.mark.usefixtures("cast")
+async def test_phone_and_email_searches_one_after_another_each_find_their_own(
+    db: Database, other_org: Organization, staff_client: GraphQLClient, client_for: Any
+) -> None:
+    # Given Ann, Joann and Bob here, and another organization's persona on Ann's phone
+    await make_persona(db, other_org, first_name="Ann", last_name="Elsewhere", phone="415-555-0101")
+    rival = await client_for(organization=other_org)
+    # When exact phone and email searches (one statement per kind, built once) run in turn
+    # Then each binds its own value and organization
+    for client, typed, found in [
+        (staff_client, "415-555-0101", [ANN]),
+        (rival, "415-555-0101", ["Ann Elsewhere"]),
+        (staff_client, "415-555-0103", [JOANN]),
+        (rival, "415-555-0103", []),
+        (staff_client, "bob@example.com", [BOB]),
+        (staff_client, "annabel@example.com", [ANNABEL]),
+        (rival, "annabel@example.com", []),
+        (staff_client, "415-555-0101", [ANN]),
+    ]:
+        assert await names(client, typed) == found, typed
+        assert await names(client, typed, first=1) == found[:1], typed
+    # And the same search with another condition, or archived personas asked for, is its own
+    assert await names(staff_client, "415-555-0104 has:email") == [BOB]
+    assert await names(staff_client, "bob@example.com is:archived") == []
+
+
 # -------------------------------------------------------- smart conditions
 
 ALONE = [
