@@ -7,7 +7,7 @@ import uuid
 from coalesce import RowLike
 from loaders.base import OrgLoader
 from resolvers.audiences import AUDIENCES_OF, memberships_by
-from resolvers.search_sql import Dialect
+from resolvers.search_terms import Dialect
 
 
 class AudiencesByPersonaLoader(OrgLoader[uuid.UUID, list[RowLike]]):

@@ -23,7 +23,8 @@ from models.base import one_of
 from resolvers.amounts import decimal_to_milli
 from resolvers.errors import BadQuery, UserError, UserErrors
 from resolvers.search import Comparison, parse_search
-from resolvers.search_sql import PERSONAS, CompiledSearch, Dialect, Executor, compile_search
+from resolvers.search_sql import CompiledSearch, compile_search
+from resolvers.search_terms import PERSONAS, Dialect, Executor
 
 AUDIENCES = Audience.__table__  # type: ignore[attr-defined]
 ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]

@@ -38,7 +38,8 @@ from resolvers.export_sql import (
     copy_statement,
     csv_select,
 )
-from resolvers.search_sql import PERSONAS, CompiledSearch
+from resolvers.search_sql import CompiledSearch
+from resolvers.search_terms import PERSONAS
 
 # The stream is handed on in chunks of about this many bytes (a few hundred rows).
 CSV_CHUNK_BYTES = 64 * 1024

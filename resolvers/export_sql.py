@@ -37,7 +37,8 @@ from sqlalchemy.engine import Dialect as SQLDialect
 from models import Consent, PersonaRollup, PersonaTag, Store
 from models.enums import Channel, OptInStatus
 from permissions.matrix import ROLE_PERMISSIONS, Permission
-from resolvers.search_sql import PERSONAS, CompiledSearch
+from resolvers.search_sql import CompiledSearch
+from resolvers.search_terms import PERSONAS
 
 ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
 STORES = Store.__table__  # type: ignore[attr-defined]

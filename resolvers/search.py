@@ -1,5 +1,5 @@
 """The search bar's language: what a person types, tokenized and parsed into
-terms that resolvers/search_sql.py turns into SQL.
+terms that resolvers/search_terms.py turns into SQL conditions (resolvers/search_sql.py: the whole search).
 
     ann@example.com            that exact email (case-insensitive)
     (555) 010-4477             that exact phone, in any common format (E.164)

@@ -20,17 +20,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
-from resolvers.search_sql import (
-    FULL_NAME,
-    PERSONAS,
-    ROLLUPS,
-    TAGS,
-    CompiledSearch,
-    Dialect,
-    Executor,
-    relevance,
-    template_conditions,
-)
+from resolvers.search_sql import CompiledSearch, template_conditions
+from resolvers.search_terms import FULL_NAME, PERSONAS, ROLLUPS, TAGS, Dialect, Executor, relevance
 
 P = PERSONAS.c
 

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from database import Database
 from models import SignupSubmission
 from models.base import UTCDateTime
-from resolvers.search_sql import PERSONAS, CompiledSearch
+from resolvers.search_sql import CompiledSearch
+from resolvers.search_terms import PERSONAS
 
 SIGNUPS = SignupSubmission.__table__  # type: ignore[attr-defined]
 P = PERSONAS.c

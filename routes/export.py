@@ -28,7 +28,8 @@ from resolvers.audiences import audience_by_id, audience_search
 from resolvers.errors import ApiError, NotFound
 from resolvers.export import stream_csv
 from resolvers.search import parse_search
-from resolvers.search_sql import CompiledSearch, Dialect, compile_for_org
+from resolvers.search_sql import CompiledSearch, compile_for_org
+from resolvers.search_terms import Dialect
 from resolvers.signatures_zip import stream_signatures_zip
 from schema.ids import from_global_id
 

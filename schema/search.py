@@ -15,7 +15,8 @@ from resolvers.search_pages import (
     search_page,
     search_page_counted,
 )
-from resolvers.search_sql import CompiledSearch, Dialect, compile_search
+from resolvers.search_sql import CompiledSearch, compile_search
+from resolvers.search_terms import Dialect
 from schema.context import Info
 from schema.persona import Persona
 from schema.relay import Connection, asks_total_count, selected_names

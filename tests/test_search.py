@@ -19,7 +19,8 @@ from database import Database
 from models import Organization
 from models.base import new_id, utcnow
 from resolvers.search import SearchSyntaxError, parse_search
-from resolvers.search_sql import PERSONAS, Dialect, compile_search
+from resolvers.search_sql import compile_search
+from resolvers.search_terms import PERSONAS, Dialect
 from tests.conftest import GraphQLClient
 from tests.factories import make_persona
 from tests.search_cast import SEARCH, Cast, archive, erase, make_cast, merged_pair, names

@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-11-25 18:40:00
 
 A quoted name is an exact, case-insensitive match of the whole name:
-resolvers/search_sql.py compares trim(<full name>) with it. Migration 0002
+resolvers/search_terms.py compares trim(<full name>) with it. Migration 0002
 served it through the first-name index, then read every persona with that
 first name to compare the whole name: at a million personas a common first
 name is ~500-1,500 heap rows for one match (~14 ms cold, 1.4 ms warm here).
@@ -28,7 +28,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The full name exactly as resolvers/search_sql.py renders trim(FULL_NAME) (PostgreSQL's trim is btrim).
+# The full name exactly as resolvers/search_terms.py renders trim(FULL_NAME) (PostgreSQL's trim is btrim).
 TRIMMED_FULL_NAME = "btrim(lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')))"
 
 
