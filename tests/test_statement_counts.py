@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert, text
 
 from database import Database
 from models import Order, OrderLine, Organization, PointsEntry, Store
@@ -134,3 +134,37 @@ async def test_personas_page_statement_count_does_not_grow_with_page_size(
         ten = await _count(owner_client, statements, PAGE, {"first": 10}, db=db, coalesce=coalesce)
         hundred = await _count(owner_client, statements, PAGE, {"first": 100}, db=db, coalesce=coalesce)
         assert hundred <= ten, f"coalesce={coalesce}: {ten} statements for 10 personas, {hundred} for 100"
+
+
+async def test_the_cards_statements_read_the_same_for_every_persona_and_are_planned_once(
+    owner_client: GraphQLClient, db: Database, org: Organization, backend: str
+) -> None:
+    # Given personas with 2 and 7 orders (so the card's batches hold 2 and 7 keys)
+    few = await make_persona(db, org, first_name="Few", phone="+14155550103")
+    many = await make_persona(db, org, first_name="Many", phone="+14155550104")
+    await _history(db, org, few.id, orders=2)
+    await _history(db, org, many.id, orders=7)
+    texts: dict[str, set[str]] = {}
+    names: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        texts[current].add(statement)
+
+    # When each card is read (after a first request: the key's last-used time is written once a minute)
+    await owner_client.data(CARD, {"id": few.gid})
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for current, persona in (("few", few), ("many", many)):
+            texts[current] = set()
+            names.append((await owner_client.data(CARD, {"id": persona.gid}))["persona"]["firstName"])
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert names == ["Few", "Many"]
+    if backend != "postgresql":
+        return  # SQLite: an IN list per batch (expanding); nothing is prepared there
+    # Then on PostgreSQL both send the same statements, word for word: the keys of a batch are
+    # one array parameter, not an IN list as long as the batch, so each text is prepared once
+    assert texts["few"] == texts["many"]
+    # And the connections plan a prepared statement once, not per execution
+    async with db.read() as conn:
+        assert (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one() == "force_generic_plan"
