@@ -111,6 +111,7 @@ class CompiledSearch:
 
 _TEMPLATE_ORG = bindparam("search_org", type_=P.org_id.type)
 _TEMPLATE_CONDITIONS: dict[TemplateShape, list[ColumnElement[bool]]] = {}
+TEMPLATES_KEPT = 256  # a quoted name's word count is the client's to choose: kept bounded
 
 
 def _listed(org_id: OrgId, *, include_archived: bool, with_pii: bool) -> list[ColumnElement[bool]]:
@@ -135,6 +136,8 @@ def template_conditions(shape: TemplateShape) -> list[ColumnElement[bool]]:
     """A templated search's conditions with its named parameters (search_org, search_0, ...)."""
     found = _TEMPLATE_CONDITIONS.get(shape)
     if found is None:
+        if len(_TEMPLATE_CONDITIONS) >= TEMPLATES_KEPT:
+            _TEMPLATE_CONDITIONS.clear()
         words = shape[1]
         names = [bindparam(f"search_{n}", type_=KEYS.c.value.type) for n in range(1 + words)]
         found = _TEMPLATE_CONDITIONS[shape] = _one_term(shape, _TEMPLATE_ORG, names)
