@@ -172,6 +172,15 @@ def _leaf_columns(statement: SelectBase) -> list[list[ColumnElement[Any]]] | Non
     return None
 
 
+class JsonDocument(sqltypes.TypeDecorator[Any]):
+    """A JSON object the statement builds for the response as it stands (a history node,
+    resolvers/history_json.py): inside a coalesced read it stays JSON in the outer array,
+    parsed with the rest, not carried as text and parsed again."""
+
+    impl = sqltypes.JSON
+    cache_ok = True
+
+
 # Per column type (the first that matches): how its JSON value decodes, the PostgreSQL
 # type it is read as, and whether SQL casts it to text first, so that a numeric or a
 # JSON document reaches Python as its exact text (JSON numbers would pass through a float).
@@ -193,6 +202,8 @@ def _decoder(position: int, leaves: list[list[ColumnElement[Any]]], dialect: Dia
     """How a column's JSON value becomes its Python value, and whether SQL casts it to text
     first; None when the column's type has no exact JSON form here."""
     type_ = leaves[0][position].type
+    if isinstance(type_, JsonDocument):
+        return _same(dict), False
     impl = type_
     while isinstance(impl, sqltypes.TypeDecorator):
         impl = impl.impl_instance

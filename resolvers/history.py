@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    cast,
     func,
     literal_column,
     or_,
@@ -34,9 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from coalesce import RowLike, Statement
+from coalesce import JsonDocument, RowLike, Statement
 from models import Merge, Message, Order, PersonaAction, PixelEvent, PointsEntry, Redemption, SurveySubmission
 from models.base import UTCDateTime, one_of
+from resolvers.history_json import NODE_TYPES, Selection
 from resolvers.pagination import Cursor, Page, PageRequest, build_page, keyset_select
 
 
@@ -97,13 +99,29 @@ def _page_statement(kind: HistoryKind, forward: bool, after: bool) -> Select[Any
     compiled form by the cached statement and a coalesced read reuses its renamed form.
     Its rows leave out the organization and the persona (the parameters they equal): two
     UUIDs less to decode per row of a card's history."""
+    c = KINDS[kind].table.c
+    return _page_of(kind, forward, after, [column for column in c if column.name not in ("org_id", "persona_id")])
+
+
+@lru_cache(maxsize=256)  # a selection is the client's to choose: kept bounded
+def _json_page_statement(kind: HistoryKind, forward: bool, after: bool, nodes: Selection) -> Select[Any] | None:
+    """The same page with each row's node as JSON (resolvers/history_json.py) beside the
+    time and id its cursor needs; None when the selection has no JSON form."""
+    spec = KINDS[kind]
+    node = NODE_TYPES[spec.table.name].json(spec.table, nodes)
+    if node is None:
+        return None
+    columns = [spec.time(), spec.table.c.id, cast(node, JsonDocument).label("node")]
+    return _page_of(kind, forward, after, columns)
+
+
+def _page_of(kind: HistoryKind, forward: bool, after: bool, columns: list[ColumnElement[Any]]) -> Select[Any]:
     spec = KINDS[kind]
     c = spec.table.c
     time, id_ = spec.time(), c.id
     persona = bindparam("persona_id", type_=id_.type)
     owned = or_(*(c[name] == persona for name in spec.persona_columns))
-    shown = [column for column in c if column.name not in ("org_id", "persona_id")]
-    stmt = select(*shown).where(c.org_id == bindparam("org_id"), owned)
+    stmt = select(*columns).where(c.org_id == bindparam("org_id"), owned)
     if after:
         t, i = bindparam("cursor_time", type_=UTCDateTime()), bindparam("cursor_id", type_=id_.type)
         past = or_(time < t, and_(time == t, id_ < i)) if forward else or_(time > t, and_(time == t, id_ > i))
@@ -116,12 +134,35 @@ async def history_page(
     read: ReadRows, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind, request: PageRequest
 ) -> Page[RowLike]:
     """One page of the persona's rows of one kind, newest first."""
-    spec = KINDS[kind]
+    statement = _page_statement(kind, request.forward, request.cursor is not None)
+    return await _read_page(read, statement, org_id, persona_id, kind, request)
+
+
+async def history_json_page(
+    read: ReadRows, org_id: uuid.UUID, persona_id: uuid.UUID, kind: HistoryKind, request: PageRequest, nodes: Selection
+) -> Page[RowLike] | None:
+    """The same page, each row with its node as JSON for the selection (`row.node`); None
+    (and nothing read) when the selection has no JSON form."""
+    statement = _json_page_statement(kind, request.forward, request.cursor is not None, nodes)
+    if statement is None:
+        return None
+    return await _read_page(read, statement, org_id, persona_id, kind, request)
+
+
+async def _read_page(
+    read: ReadRows,
+    statement: Select[Any],
+    org_id: uuid.UUID,
+    persona_id: uuid.UUID,
+    kind: HistoryKind,
+    request: PageRequest,
+) -> Page[RowLike]:
     params: dict[str, Any] = {"org_id": org_id, "persona_id": persona_id, "page_limit": request.size + 1}
     if request.cursor is not None:
         params |= {"cursor_time": request.cursor.time, "cursor_id": request.cursor.id}
-    rows = await read(_page_statement(kind, request.forward, request.cursor is not None), params)
-    return build_page(rows, request, lambda r: Cursor(getattr(r, spec.time_column), r.id))
+    rows = await read(statement, params)
+    time_column = KINDS[kind].time_column
+    return build_page(rows, request, lambda r: Cursor(getattr(r, time_column), r.id))
 
 
 def _ids_param(kind: HistoryKind) -> str:
@@ -230,6 +271,7 @@ __all__ = [
     "HistoryKind",
     "TimelineItem",
     "history_counts",
+    "history_json_page",
     "history_page",
     "timeline_page",
 ]

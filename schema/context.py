@@ -20,6 +20,9 @@ class Context:
     db: Database
     loaders: Loaders
     settings: Settings
+    # Set while the compiled executor runs the request (schema/fast_exec.py): fields may then
+    # answer a list already in response form (schema.fast_plan.Completed), which it passes on.
+    compiled: bool = False
 
 
 Info = strawberry.Info[Context, None]

@@ -295,10 +295,12 @@ class FastExecution(SchemaExtension):
         plan = plan_for(context, PLANS)
         if plan is not None:
             app_context = context.context
+            app_context.compiled = True
             try:
                 data = await execute_plan(plan, context.schema, app_context, context.variables)
             except Exception as exc:  # Fallback, a domain error, a bad argument: graphql-core answers
                 logger.debug("compiled query fell back to graphql-core: %s", type(exc).__name__)
+                app_context.compiled = False
                 # Loads the plan left half-done (cancelled with their siblings) must not be shared.
                 app_context.loaders.clear()
             else:

@@ -90,6 +90,12 @@ class Plan:
     fields: list[FieldPlan]
 
 
+class Completed(list[Any]):
+    """A list a resolver answered already in response form (a history page's nodes that the
+    database built as JSON): the compiled executor passes it on as it is. Only made while
+    the compiled executor runs the request (Context.compiled): graphql-core would not."""
+
+
 class Unsupported(Exception):
     """The document has something the compiled form does not cover (at compile time)."""
 
@@ -196,8 +202,8 @@ class Compiler:
             item = self.completer(type_.of_type, sub_sets)
 
             def listed(value: Any, run: Run) -> Any:
-                if value is None:
-                    return None
+                if value is None or type(value) is Completed:
+                    return value
                 items: list[Any] = []
                 waits: list[tuple[Any, Any]] = []
                 try:

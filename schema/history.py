@@ -9,11 +9,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import strawberry
+from graphql import FieldNode, SelectionSetNode
 
 from permissions.fields import guarded
 from permissions.matrix import Permission
 from resolvers import history
 from resolvers.history import HistoryKind, TimelineItem
+from resolvers.history_json import Selection
 from resolvers.pagination import Page, PageRequest
 from schema.context import Info
 from schema.history_nodes import (
@@ -113,12 +115,56 @@ async def _connection(
     # tick, so the counts of every connection of the card go in one batch (one statement).
     counts = info.context.loaders.history_count
     counted = counts.load((persona_id, kind)) if asks_total_count(info) else None
-    page = await history.history_page(db.select, org_id, persona_id, kind, request)
 
     async def count() -> int:
         return await (counted if counted is not None else counts.load((persona_id, kind)))
 
+    # Under the compiled executor, on PostgreSQL, the nodes come built as JSON when the
+    # selection allows (resolvers/history_json.py): a third of a card's CPU otherwise.
+    nodes = node_selection(info) if info.context.compiled and not db.is_sqlite else None
+    if nodes is not None:
+        answered = await history.history_json_page(db.select, org_id, persona_id, kind, request, nodes)
+        if answered is not None:
+            return connection.answered(answered, count)
+    page = await history.history_page(db.select, org_id, persona_id, kind, request)
     return connection.of(page, to_node, count)
+
+
+def node_selection(info: Info) -> Selection | None:
+    """What the connection being resolved selects of its nodes, as plain data; None unless
+    it is read through `nodes` alone (no edges), with fields only: no fragment, directive,
+    argument or response key given twice."""
+    field_nodes = info._raw_info.field_nodes
+    if len(field_nodes) != 1 or field_nodes[0].selection_set is None:
+        return None
+    found = None
+    for selection in field_nodes[0].selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.name.value == "edges":
+            return None
+        if selection.name.value == "nodes":
+            if found is not None or selection.selection_set is None:
+                return None
+            found = selection
+    return _plain(found.selection_set) if found is not None and found.selection_set is not None else None
+
+
+def _plain(selection_set: SelectionSetNode) -> Selection | None:
+    fields: list[tuple[str, str, Selection | None]] = []
+    keys: set[str] = set()
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives or selection.arguments:
+            return None
+        key = selection.alias.value if selection.alias else selection.name.value
+        below = None
+        if selection.selection_set is not None:
+            below = _plain(selection.selection_set)
+            if below is None:
+                return None
+        if key in keys:
+            return None
+        keys.add(key)
+        fields.append((key, selection.name.value, below))
+    return tuple(fields)
 
 
 @strawberry.type(description="The History tab: each kind of a persona's history, newest first.")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from resolvers.pagination import Page
+from schema.fast_plan import Completed
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with Query.node.")
@@ -100,3 +101,10 @@ class Connection(Generic[NodeT]):
     ) -> Connection[NodeT]:
         nodes = [to_node(row) for row in page.items]
         return cls(nodes=nodes, page_info=PageInfo.of(page), cursors=page.cursors, count=count)  # type: ignore[arg-type]
+
+    @classmethod
+    def answered(cls, page: Page[Any], count: Callable[[], Awaitable[int]]) -> Connection[NodeT]:
+        """A page whose rows carry their nodes in response form (`row.node`), for the
+        compiled executor to pass on as they are."""
+        nodes = Completed(row.node for row in page.items)
+        return cls(nodes=nodes, page_info=PageInfo.of(page), cursors=page.cursors, count=count)

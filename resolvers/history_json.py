@@ -1,0 +1,329 @@
+"""A history page's nodes as JSON that PostgreSQL builds, for a selection known
+before the page is read.
+
+The History tab shows ~80 nodes per card. Read as rows, each value became a
+Python object (a UUID, a datetime, a Decimal), then a node, then its serialized
+leaf again: a third of the card's CPU. Here each node type says, per GraphQL
+field, which column feeds it and in which form (a global id, an ISO time, an
+amount of money, the value as it is) or which related rows make it (an order's
+store and lines, the order of a points entry, a merge's survivor); a selection
+of those fields becomes one `json_build_object` per row, and the node arrives
+already in its response form.
+
+A selection with a field not described here (or a fragment, or a directive)
+has no JSON form (None): the page is read as rows and its nodes built by the
+schema's types, as always. The two forms answer the same bytes
+(tests/test_history_json.py compares them field by field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Numeric, Table, Text, case, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from models import (
+    Merge,
+    Message,
+    Order,
+    OrderLine,
+    Persona,
+    PersonaAction,
+    PixelEvent,
+    PointsEntry,
+    Redemption,
+    Store,
+    SurveySubmission,
+)
+from models.enums import PointsEntryKind
+
+# A node's selection: (response key, field name, the field's own selection or None for a leaf).
+Selection = tuple[tuple[str, str, "Selection | None"], ...]
+
+# A field's SQL: from the node's row (a FROM clause) and the field's own selection, its value
+# in response form, or None when that selection has no JSON form.
+FieldSql = Callable[[FromClause, "Selection | None"], "ColumnElement[Any] | None"]
+
+
+def _table(model: type) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _sql_string(text: str) -> ColumnElement[Any]:
+    """A constant string inlined in the statement (a type name, a format): not a parameter."""
+    if "'" in text or "%" in text:
+        raise ValueError(f"not a plain constant: {text!r}")
+    return literal_column(f"'{text}'", Text)
+
+
+def global_id(type_name: str, id_: ColumnElement[Any]) -> ColumnElement[Any]:
+    """schema.ids.to_global_id in SQL: URL-safe base64 of "Type:<uuid hex>", unpadded."""
+    raw = _sql_string(f"{type_name}:").op("||")(func.replace(cast(id_, Text), _sql_string("-"), _sql_string("")))
+    encoded = func.encode(func.convert_to(raw, _sql_string("UTF8")), _sql_string("base64"))
+    # PostgreSQL's base64 breaks lines every 76 characters: the newline goes with + and /.
+    return func.rtrim(func.translate(encoded, literal_column("E'+/\\n'", Text), _sql_string("-_")), _sql_string("="))
+
+
+_SECONDS = 'YYYY-MM-DD"T"HH24:MI:SS'
+
+
+def iso_time(time: ColumnElement[Any]) -> ColumnElement[Any]:
+    """datetime.isoformat() of a UTC time in SQL: microseconds only when there are some."""
+    utc = func.timezone(_sql_string("UTC"), time)
+    whole = func.date_trunc(_sql_string("second"), time) == time
+    format_ = case((whole, literal_column(f"'{_SECONDS}'", Text)), else_=literal_column(f"'{_SECONDS}.US'", Text))
+    return func.to_char(utc, format_).op("||")(_sql_string("+00:00"))
+
+
+def money(cents: ColumnElement[Any]) -> ColumnElement[Any]:
+    """str(cents_to_decimal(cents)) in SQL: two decimals always ('0.00', '-1.50')."""
+    return cast(cast(cents, Numeric) * literal_column("0.01", Numeric), Text)
+
+
+def json_object(pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+    """json_build_object over response keys (GraphQL names: letters, digits and _ only)."""
+    args: list[ColumnElement[Any]] = []
+    for key, value in pairs:
+        args += [_sql_string(key), value]
+    return func.json_build_object(*args)
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A node type's fields in SQL, over its table."""
+
+    name: str
+    table: Table
+    fields: Mapping[str, FieldSql]
+
+    def json(self, row: FromClause, selection: Selection) -> ColumnElement[Any] | None:
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, name, below in selection:
+            if name == "__typename":
+                value: ColumnElement[Any] | None = None if below else _sql_string(self.name)
+            else:
+                make = self.fields.get(name)
+                value = make(row, below) if make is not None else None
+            if value is None:
+                return None
+            pairs.append((key, value))
+        return json_object(pairs)
+
+
+def _leaf(value: Callable[[FromClause], ColumnElement[Any]]) -> FieldSql:
+    return lambda row, below: value(row) if below is None else None
+
+
+def column(name: str) -> FieldSql:
+    """The column as it is: a string, a number, a boolean, or an enum whose names are its values."""
+    return _leaf(lambda row: row.c[name])
+
+
+def node_id(type_name: str) -> FieldSql:
+    return _leaf(lambda row: global_id(type_name, row.c.id))
+
+
+def time(name: str) -> FieldSql:
+    return _leaf(lambda row: iso_time(row.c[name]))
+
+
+def amount(name: str) -> FieldSql:
+    return _leaf(lambda row: money(row.c[name]))
+
+
+def related(node: Callable[[], NodeType], via: str) -> FieldSql:
+    """The node of another table whose id is in column `via` (null when it has none)."""
+
+    def make(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
+        if not below:
+            return None
+        target = node()
+        other = target.table.alias()
+        value = target.json(other, below)
+        if value is None:
+            return None
+        found = select(value).where(other.c.org_id == row.c.org_id, other.c.id == row.c[via])
+        return found.scalar_subquery()
+
+    return make
+
+
+def _order_lines(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
+    """Order.lines: the order's lines in ticket order."""
+    if not below:
+        return None
+    line = _table(OrderLine).alias()
+    value = ORDER_LINE.json(line, below)
+    if value is None:
+        return None
+    found = func.json_agg(aggregate_order_by(value, line.c.line_no))
+    lines = select(func.coalesce(found, literal_column("'[]'::json"))).where(
+        line.c.org_id == row.c.org_id, line.c.order_id == row.c.id
+    )
+    return lines.scalar_subquery()
+
+
+# What an order earned its buyer (loaders.history.EARNED_KINDS: a REFERRAL_SALE went to the referrer).
+EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)
+
+
+def _points_earned(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
+    """Order.pointsEarned: the ORDER, VISIT and AUDIENCE_BOOST entries tied to the order."""
+    if below is not None:
+        return None
+    entry = _table(PointsEntry).alias()
+    earned = select(func.coalesce(func.sum(entry.c.delta), literal_column("0"))).where(
+        entry.c.org_id == row.c.org_id,
+        entry.c.order_id == row.c.id,
+        entry.c.kind.in_([_sql_string(kind) for kind in EARNED_KINDS]),
+    )
+    return earned.scalar_subquery()
+
+
+def _survey_answers(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
+    """SurveySubmission.answers: each stored {question, answer} in order, answer null when absent."""
+    if not below:
+        return None
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    elements = func.json_array_elements(row.c.answers).table_valued("value", with_ordinality="n")
+    elements = elements.render_derived(name="answer")
+    for key, name, deeper in below:
+        if deeper is not None or name not in ("question", "answer", "__typename"):
+            return None
+        if name == "__typename":
+            pairs.append((key, _sql_string("SurveyAnswer")))
+        else:
+            pairs.append((key, elements.c.value.op("->>")(_sql_string(name))))
+    found = func.json_agg(aggregate_order_by(json_object(pairs), elements.c.n))
+    return select(func.coalesce(found, literal_column("'[]'::json"))).select_from(elements).scalar_subquery()
+
+
+STORE = NodeType("Store", _table(Store), {"id": node_id("Store"), "name": column("name")})
+PERSONA = NodeType("Persona", _table(Persona), {"id": node_id("Persona"), "number": column("number")})
+ORDER_LINE = NodeType(
+    "OrderLine",
+    _table(OrderLine),
+    {
+        "product": column("product"),
+        "brand": column("brand"),
+        "category": column("category"),
+        "quantity": column("quantity"),
+        "unitPrice": amount("unit_price_cents"),
+    },
+)
+ORDER = NodeType(
+    "Order",
+    _table(Order),
+    {
+        "id": node_id("Order"),
+        "externalId": column("external_id"),
+        "placedAt": time("placed_at"),
+        "subtotal": amount("subtotal_cents"),
+        "tax": amount("tax_cents"),
+        "total": amount("total_cents"),
+        "itemCount": column("item_count"),
+        "pointsEarned": _points_earned,
+        "store": related(lambda: STORE, "store_id"),
+        "lines": _order_lines,
+    },
+)
+REDEMPTION = NodeType(
+    "Redemption",
+    _table(Redemption),
+    {
+        "id": node_id("Redemption"),
+        "discountName": column("discount_name"),
+        "points": column("points"),
+        "status": column("status"),
+        "redeemedAt": time("redeemed_at"),
+        "actor": column("actor"),
+    },
+)
+POINTS_ENTRY = NodeType(
+    "PointsEntry",
+    _table(PointsEntry),
+    {
+        "id": node_id("PointsEntry"),
+        "kind": column("kind"),
+        "delta": column("delta"),
+        "balanceAfter": column("balance_after"),
+        "note": column("note"),
+        "actor": column("actor"),
+        "createdAt": time("created_at"),
+        "order": related(lambda: ORDER, "order_id"),
+        "redemption": related(lambda: REDEMPTION, "redemption_id"),
+    },
+)
+MESSAGE = NodeType(
+    "Message",
+    _table(Message),
+    {
+        "id": node_id("Message"),
+        "direction": column("direction"),
+        "channel": column("channel"),
+        "body": column("body"),
+        "campaign": column("campaign"),
+        "sentAt": time("sent_at"),
+    },
+)
+MERGE = NodeType(
+    "Merge",
+    _table(Merge),
+    {
+        "id": node_id("Merge"),
+        "kind": column("kind"),
+        "mergedNumber": column("merged_number"),
+        "reason": column("reason"),
+        "actor": column("actor"),
+        "mergedAt": time("merged_at"),
+        "undoneAt": time("undone_at"),
+        "survivor": related(lambda: PERSONA, "survivor_id"),
+    },
+)
+SURVEY_SUBMISSION = NodeType(
+    "SurveySubmission",
+    _table(SurveySubmission),
+    {
+        "id": node_id("SurveySubmission"),
+        "surveyName": column("survey_name"),
+        "status": column("status"),
+        "submittedAt": time("submitted_at"),
+        "answers": _survey_answers,
+    },
+)
+PERSONA_ACTION = NodeType(
+    "PersonaAction",
+    _table(PersonaAction),
+    {
+        "id": node_id("PersonaAction"),
+        "kind": column("kind"),
+        "campaign": column("campaign"),
+        "detail": column("detail"),
+        "occurredAt": time("occurred_at"),
+    },
+)
+PIXEL_EVENT = NodeType(
+    "PixelEvent",
+    _table(PixelEvent),
+    {
+        "id": node_id("PixelEvent"),
+        "site": column("site"),
+        "event": column("event"),
+        "url": column("url"),
+        "occurredAt": time("occurred_at"),
+    },
+)
+
+# Each history table's node type, by table name.
+NODE_TYPES: dict[str, NodeType] = {
+    node.table.name: node
+    for node in (POINTS_ENTRY, ORDER, MESSAGE, REDEMPTION, MERGE, SURVEY_SUBMISSION, PERSONA_ACTION, PIXEL_EVENT)
+}
+
+__all__ = ["NODE_TYPES", "NodeType", "Selection", "global_id", "iso_time", "money"]
