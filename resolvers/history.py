@@ -17,6 +17,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coalesce import JsonDocument, RowLike, Statement
@@ -170,27 +172,39 @@ def _ids_param(kind: HistoryKind) -> str:
 
 
 @cache
-def _counts_statement(kinds: tuple[HistoryKind, ...]) -> CompoundSelect[Any]:
+def _counts_statement(kinds: tuple[HistoryKind, ...], per_persona: bool) -> CompoundSelect[Any]:
     """The counts of the given kinds per persona, the personas of each bound as its
-    _ids_param: built once per set of kinds."""
+    _ids_param: built once per set of kinds.
+
+    `per_persona` (PostgreSQL): each persona's count is an aggregate of its own over the
+    index, for the personas of an unnested array; grouped by persona, PostgreSQL hashed
+    every row of a long history first (4.2 -> 2.4 ms for 11k ledger entries)."""
     branches = []
     for kind in kinds:
         spec = KINDS[kind]
+        label = literal_column(f"'{kind.value}'", String).label("kind")
+        in_org = spec.table.c.org_id == bindparam("org_id")
         for name in spec.persona_columns:
             column = spec.table.c[name]
-            branches.append(
-                select(
-                    literal_column(f"'{kind.value}'", String).label("kind"),
-                    column.label("persona_id"),
-                    func.count().label("count"),
+            if per_persona:
+                array = bindparam(_ids_param(kind), type_=ARRAY(column.type))
+                ids = func.unnest(array).table_valued("id").render_derived(name=f"{kind.value.lower()}_{name}")
+                counted = select(func.count()).where(in_org, column == ids.c.id).scalar_subquery()
+                # CASTs: the coalesced read carries columns whose PostgreSQL types it can tell.
+                persona, count = cast(ids.c.id, column.type), cast(counted, BigInteger)
+                branches.append(select(label, persona.label("persona_id"), count.label("count")).select_from(ids))
+            else:
+                branches.append(
+                    select(label, column.label("persona_id"), func.count().label("count"))
+                    .where(in_org, one_of(column, _ids_param(kind)))
+                    .group_by(column)
                 )
-                .where(spec.table.c.org_id == bindparam("org_id"), one_of(column, _ids_param(kind)))
-                .group_by(column)
-            )
     return union_all(*branches)
 
 
-async def history_counts(read: ReadRows, org_id: uuid.UUID, keys: Sequence[tuple[uuid.UUID, HistoryKind]]) -> list[int]:
+async def history_counts(
+    read: ReadRows, org_id: uuid.UUID, keys: Sequence[tuple[uuid.UUID, HistoryKind]], *, postgresql: bool
+) -> list[int]:
     """How many rows of each (persona, kind) there are, in key order: one statement for all
     of them (a card asks for eight totals; a list page for eight per persona)."""
     wanted: dict[HistoryKind, set[uuid.UUID]] = {}
@@ -201,7 +215,7 @@ async def history_counts(read: ReadRows, org_id: uuid.UUID, keys: Sequence[tuple
     kinds = tuple(kind for kind in HistoryKind if kind in wanted)
     params: dict[str, Any] = {"org_id": org_id} | {_ids_param(k): sorted(wanted[k]) for k in kinds}
     counts: dict[tuple[uuid.UUID, str], int] = {}
-    for kind_name, persona_id, count in await read(_counts_statement(kinds), params):
+    for kind_name, persona_id, count in await read(_counts_statement(kinds, postgresql), params):
         counts[(persona_id, kind_name)] = counts.get((persona_id, kind_name), 0) + int(count)
     return [counts.get((persona_id, kind.value), 0) for persona_id, kind in keys]
 

@@ -60,7 +60,7 @@ from loaders.persona import ORGANIZATION, PERSONAS, PERSONAS_BY_NUMBER
 from models import Organization, PersonaTag, PointsEntry, SignupSubmission
 from models.base import new_id
 from resolvers.audiences import AUDIENCES_OF
-from resolvers.history import HistoryKind, history_counts, history_page
+from resolvers.history import HistoryKind, history_counts, history_json_page, history_page
 from resolvers.pagination import Cursor, PageRequest
 from tests.conftest import GraphQLClient, StatementCounter
 from tests.test_history import FIELDS, given_history
@@ -181,7 +181,27 @@ async def _cases(db: Database, given: EveryColumn) -> list[tuple[Statement, dict
         lambda read: history_page(read, org_id, personas[0], HistoryKind.MERGE, PageRequest(5, False, None))
     )
     counts = await _statement_of(
-        lambda read: history_counts(read, org_id, [(p, k) for p in personas for k in HistoryKind])
+        lambda read: history_counts(
+            read, org_id, [(p, k) for p in personas for k in HistoryKind], postgresql=not db.is_sqlite
+        )
+    )
+    # The same counts grouped (SQLite's form) on both databases; on PostgreSQL, a page of
+    # nodes built as JSON (resolvers/history_json.py), nested objects and lists included.
+    grouped = await _statement_of(
+        lambda read: history_counts(read, org_id, [(p, k) for p in personas for k in HistoryKind], postgresql=False)
+    )
+    nodes = (("id", "id", None), ("total", "total", None), ("store", "store", (("name", "name", None),)))
+    nodes += (("lines", "lines", (("product", "product", None), ("unitPrice", "unitPrice", None))),)
+    json_pages = (
+        []
+        if db.is_sqlite
+        else [
+            await _statement_of(
+                lambda read: history_json_page(
+                    read, org_id, personas[0], HistoryKind.ORDER, PageRequest(5, True, None), nodes
+                )
+            )
+        ]
     )
     return [
         *((select(tbl).order_by(*tbl.primary_key.columns), {}) for tbl in TABLES),
@@ -201,6 +221,8 @@ async def _cases(db: Database, given: EveryColumn) -> list[tuple[Statement, dict
         page,
         merges,
         counts,
+        grouped,
+        *json_pages,
         # Unnamed expressions: their keys (count_1, max_1) are the compiled statement's
         (select(tags.c.persona_id, func.count(), func.max(tags.c.tag)).group_by(tags.c.persona_id), {}),
         (union_all(select(func.count()).select_from(tags), select(func.count()).select_from(PERSONAS)), {}),
