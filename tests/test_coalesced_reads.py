@@ -61,6 +61,7 @@ from models import Organization, PersonaTag, PointsEntry, SignupSubmission
 from models.base import new_id
 from resolvers.audiences import AUDIENCES_OF
 from resolvers.history import HistoryKind, history_counts, history_json_page, history_page
+from resolvers.history_json import Selection
 from resolvers.pagination import Cursor, PageRequest
 from tests.conftest import GraphQLClient, StatementCounter
 from tests.test_history import FIELDS, given_history
@@ -190,8 +191,12 @@ async def _cases(db: Database, given: EveryColumn) -> list[tuple[Statement, dict
     grouped = await _statement_of(
         lambda read: history_counts(read, org_id, [(p, k) for p in personas for k in HistoryKind], postgresql=False)
     )
-    nodes = (("id", "id", None), ("total", "total", None), ("store", "store", (("name", "name", None),)))
-    nodes += (("lines", "lines", (("product", "product", None), ("unitPrice", "unitPrice", None))),)
+    nodes: Selection = (
+        ("id", "id", None),
+        ("total", "total", None),
+        ("store", "store", (("name", "name", None),)),
+        ("lines", "lines", (("product", "product", None), ("unitPrice", "unitPrice", None))),
+    )
     json_pages = (
         []
         if db.is_sqlite
