@@ -67,4 +67,4 @@ class HistoryCountLoader(OrgLoader[tuple[uuid.UUID, HistoryKind], int]):
     for in one statement."""
 
     async def fetch(self, keys: list[tuple[uuid.UUID, HistoryKind]]) -> list[int]:
-        return await history_counts(self.db.select, self.org_id, keys, postgresql=not self.db.is_sqlite)
+        return await history_counts(self.db.select, self.org_id, keys)

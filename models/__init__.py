@@ -2,7 +2,7 @@
 
 from models.audiences import Audience
 from models.discounts import Discount, Redemption
-from models.history import Message, Order, OrderLine, PersonaAction, PixelEvent, SurveySubmission
+from models.history import HistoryCount, Message, Order, OrderLine, PersonaAction, PixelEvent, SurveySubmission
 from models.merges import Merge
 from models.organization import ApiKey, AuditEntry, IdempotencyRecord, Organization, Store
 from models.persona import Consent, ConsentEvent, CustomAttribute, IdentityKey, Persona, PersonaTag, SignupSubmission
@@ -17,6 +17,7 @@ __all__ = [
     "ConsentEvent",
     "CustomAttribute",
     "Discount",
+    "HistoryCount",
     "IdempotencyRecord",
     "IdentityKey",
     "LegacyPointImport",

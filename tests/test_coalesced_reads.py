@@ -182,15 +182,9 @@ async def _cases(db: Database, given: EveryColumn) -> list[tuple[Statement, dict
         lambda read: history_page(read, org_id, personas[0], HistoryKind.MERGE, PageRequest(5, False, None))
     )
     counts = await _statement_of(
-        lambda read: history_counts(
-            read, org_id, [(p, k) for p in personas for k in HistoryKind], postgresql=not db.is_sqlite
-        )
+        lambda read: history_counts(read, org_id, [(p, k) for p in personas for k in HistoryKind])
     )
-    # The same counts grouped (SQLite's form) on both databases; on PostgreSQL, a page of
-    # nodes built as JSON (resolvers/history_json.py), nested objects and lists included.
-    grouped = await _statement_of(
-        lambda read: history_counts(read, org_id, [(p, k) for p in personas for k in HistoryKind], postgresql=False)
-    )
+    # On PostgreSQL, a page of nodes built as JSON (resolvers/history_json.py), nested objects and lists included.
     nodes: Selection = (
         ("id", "id", None),
         ("total", "total", None),
@@ -226,7 +220,6 @@ async def _cases(db: Database, given: EveryColumn) -> list[tuple[Statement, dict
         page,
         merges,
         counts,
-        grouped,
         *json_pages,
         # Unnamed expressions: their keys (count_1, max_1) are the compiled statement's
         (select(tags.c.persona_id, func.count(), func.max(tags.c.tag)).group_by(tags.c.persona_id), {}),
