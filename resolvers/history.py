@@ -46,8 +46,8 @@ from models import (
     SurveySubmission,
 )
 from models.base import UTCDateTime, one_of
-from resolvers.history_json import NODE_TYPES, Selection
-from resolvers.pagination import Cursor, Page, PageRequest, build_page, keyset_select
+from resolvers.history_json import NODE_TYPES
+from resolvers.pagination import Cursor, Page, PageRequest, Selection, build_page, keyset_select
 
 
 class HistoryKind(StrEnum):

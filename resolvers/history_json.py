@@ -41,9 +41,7 @@ from models import (
     SurveySubmission,
 )
 from models.enums import PointsEntryKind
-
-# A node's selection: (response key, field name, the field's own selection or None for a leaf).
-Selection = tuple[tuple[str, str, "Selection | None"], ...]
+from resolvers.pagination import Selection
 
 # A field's SQL: from the node's row (a FROM clause) and the field's own selection, its value
 # in response form, or None when that selection has no JSON form.
@@ -326,4 +324,4 @@ NODE_TYPES: dict[str, NodeType] = {
     for node in (POINTS_ENTRY, ORDER, MESSAGE, REDEMPTION, MERGE, SURVEY_SUBMISSION, PERSONA_ACTION, PIXEL_EVENT)
 }
 
-__all__ = ["NODE_TYPES", "NodeType", "Selection", "global_id", "iso_time", "money"]
+__all__ = ["NODE_TYPES", "NodeType", "global_id", "iso_time", "money"]

@@ -25,6 +25,11 @@ MAX_PAGE_SIZE = 100
 T = TypeVar("T")
 C = TypeVar("C")
 
+# What a page's nodes select, as plain data: (response key, field name, the field's own
+# selection or None for a leaf), fragments already applied. For a page whose nodes the
+# database builds in their response form (resolvers/history_json.py).
+Selection = tuple[tuple[str, str, "Selection | None"], ...]
+
 
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")

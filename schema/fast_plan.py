@@ -104,11 +104,12 @@ def awaitable(value: Any) -> bool:
     return hasattr(value, "__await__")
 
 
-class Compiler:
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, permissions: frozenset[Any]) -> None:
+class FieldCollector:
+    """A selection's fields by response key, through the fragments that apply to a type."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.schema = schema
-        self.permissions = permissions
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.fragments = fragments
 
     def collect(
         self, parent: GraphQLObjectType, selection_set: SelectionSetNode, into: dict[str, list[FieldNode]]
@@ -139,6 +140,13 @@ class Compiler:
             return True
         named = self.schema.get_type(condition)
         return is_abstract_type(named) and self.schema.is_sub_type(named, concrete)
+
+
+class Compiler(FieldCollector):
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, permissions: frozenset[Any]) -> None:
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        super().__init__(schema, fragments)
+        self.permissions = permissions
 
     def fields(self, parent: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> list[FieldPlan]:
         collected: dict[str, list[FieldNode]] = {}

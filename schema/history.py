@@ -9,13 +9,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from graphql import FieldNode, SelectionSetNode
 
 from permissions.fields import guarded
 from permissions.matrix import Permission
 from resolvers import history
 from resolvers.history import HistoryKind, TimelineItem
-from resolvers.history_json import Selection
 from resolvers.pagination import Page, PageRequest
 from schema.context import Info
 from schema.history_nodes import (
@@ -30,7 +28,7 @@ from schema.history_nodes import (
     SurveyAnswer,
     SurveySubmission,
 )
-from schema.relay import Connection, PageInfo, asks_total_count
+from schema.relay import Connection, PageInfo, asks_total_count, page_selection
 
 if not hasattr(HistoryKind, "__strawberry_definition__"):
     strawberry.enum(HistoryKind, name="TimelineKind", description="A kind of history row, to filter the timeline.")
@@ -121,50 +119,13 @@ async def _connection(
 
     # Under the compiled executor, on PostgreSQL, the nodes come built as JSON when the
     # selection allows (resolvers/history_json.py): a third of a card's CPU otherwise.
-    nodes = node_selection(info) if info.context.compiled and not db.is_sqlite else None
-    if nodes is not None:
-        answered = await history.history_json_page(db.select, org_id, persona_id, kind, request, nodes)
+    wanted = page_selection(info) if info.context.compiled and not db.is_sqlite else None
+    if wanted is not None:
+        answered = await history.history_json_page(db.select, org_id, persona_id, kind, request, wanted.nodes)
         if answered is not None:
-            return connection.answered(answered, count)
+            return connection.answered(answered, count, wanted.edges)
     page = await history.history_page(db.select, org_id, persona_id, kind, request)
     return connection.of(page, to_node, count)
-
-
-def node_selection(info: Info) -> Selection | None:
-    """What the connection being resolved selects of its nodes, as plain data; None unless
-    it is read through `nodes` alone (no edges), with fields only: no fragment, directive,
-    argument or response key given twice."""
-    field_nodes = info._raw_info.field_nodes
-    if len(field_nodes) != 1 or field_nodes[0].selection_set is None:
-        return None
-    found = None
-    for selection in field_nodes[0].selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.name.value == "edges":
-            return None
-        if selection.name.value == "nodes":
-            if found is not None or selection.selection_set is None:
-                return None
-            found = selection
-    return _plain(found.selection_set) if found is not None and found.selection_set is not None else None
-
-
-def _plain(selection_set: SelectionSetNode) -> Selection | None:
-    fields: list[tuple[str, str, Selection | None]] = []
-    keys: set[str] = set()
-    for selection in selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or selection.arguments:
-            return None
-        key = selection.alias.value if selection.alias else selection.name.value
-        below = None
-        if selection.selection_set is not None:
-            below = _plain(selection.selection_set)
-            if below is None:
-                return None
-        if key in keys:
-            return None
-        keys.add(key)
-        fields.append((key, selection.name.value, below))
-    return tuple(fields)
 
 
 @strawberry.type(description="The History tab: each kind of a persona's history, newest first.")

@@ -61,8 +61,7 @@ from models import Organization, PersonaTag, PointsEntry, SignupSubmission
 from models.base import new_id
 from resolvers.audiences import AUDIENCES_OF
 from resolvers.history import HistoryKind, history_counts, history_json_page, history_page
-from resolvers.history_json import Selection
-from resolvers.pagination import Cursor, PageRequest
+from resolvers.pagination import Cursor, PageRequest, Selection
 from tests.conftest import GraphQLClient, StatementCounter
 from tests.test_history import FIELDS, given_history
 

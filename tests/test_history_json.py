@@ -130,14 +130,46 @@ query Aliased($id: ID!) {
 }
 """
 
-# Selections the JSON path does not take: each is answered from rows, as before.
+# Relay's forms: edges with cursors, fragments (named, inline, on the Node interface), nodes
+# and edges both: the JSON path takes each.
+RELAY_FORMS = {
+    "edges": """
+        query($id: ID!) {
+          persona(id: $id) {
+            history {
+              orders(first: 3) { edges { __typename cursor node { id total } } pageInfo { endCursor } }
+              points(last: 2) { edges { node { kind delta order { externalId } } c: cursor } }
+            }
+          }
+        }""",
+    "fragments": """
+        query($id: ID!) {
+          persona(id: $id) {
+            history {
+              orders(first: 3) { ...Orders }
+              surveys(first: 2) { nodes { ... on SurveySubmission { surveyName } ...Id answers { ...A } } }
+            }
+          }
+        }
+        fragment Orders on OrderConnection { totalCount edges { node { ...O } } }
+        fragment O on Order { id ... on Node { id } lines { ... on OrderLine { product } } store { ...S } }
+        fragment S on Store { name }
+        fragment Id on Node { id }
+        fragment A on SurveyAnswer { question answer }""",
+    "nodes-and-edges": """
+        query($id: ID!) {
+          persona(id: $id) { history { messages(first: 2) { nodes { id body } edges { cursor node { id body } } } } }
+        }""",
+}
+
+# Selections one list of nodes cannot answer: each is read as rows, as before.
 FROM_ROWS = {
-    "edges": "query($id: ID!) { persona(id: $id) { history { orders(first: 2) { edges { cursor node { id } } } } } }",
-    "fragment": """
-        query($id: ID!) { persona(id: $id) { history { orders(first: 2) { nodes { ...O } } } } }
-        fragment O on Order { id total }""",
     "nodes-twice": """
         query($id: ID!) { persona(id: $id) { history { orders(first: 2) { a: nodes { id } b: nodes { total } } } } }""",
+    "nodes-and-edges-differ": """
+        query($id: ID!) {
+          persona(id: $id) { history { orders(first: 2) { nodes { id } edges { node { total } } } } }
+        }""",
     "directive": """
         query($id: ID!) {
           persona(id: $id) { history { orders(first: 2) { nodes { id total @skip(if: false) } } } }
@@ -361,9 +393,19 @@ async def test_aliases_and_typenames_answer_the_same_bytes_both_ways(db: Databas
     assert '"text":"Tab\\there' in compiled
 
 
+@pytest.mark.parametrize("name", list(RELAY_FORMS))
+async def test_relay_forms_answer_the_same_bytes_both_ways(db: Database, answers_both_ways: Any, name: str) -> None:
+    # Given a selection in one of Relay's forms (edges and cursors, fragments)
+    compiled, reference, in_sql = await answers_both_ways(RELAY_FORMS[name])
+
+    # Then the nodes are built in SQL on PostgreSQL, and the answer is the same bytes
+    assert compiled == reference
+    assert in_sql is not db.is_sqlite
+
+
 @pytest.mark.parametrize("name", list(FROM_ROWS))
 async def test_selections_without_a_json_form_are_read_as_rows(answers_both_ways: Any, name: str) -> None:
-    # Given a selection the JSON path does not take (edges, a fragment, nodes twice, a directive)
+    # Given a selection one list of nodes cannot answer (two keys, two selections, a directive)
     compiled, reference, in_sql = await answers_both_ways(FROM_ROWS[name])
 
     # Then the page is read as rows and answers the same
