@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -25,7 +26,13 @@ class PersonaToken:
 
 def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     assert purpose in PURPOSES, purpose
-    return URLSafeTimedSerializer(settings.secret, salt=f"personagraph.{purpose}")
+    return _serializer_for(settings.secret, purpose)
+
+
+@lru_cache(maxsize=32)
+def _serializer_for(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    """Made once per secret and purpose (a card signs two links per request)."""
+    return URLSafeTimedSerializer(secret, salt=f"personagraph.{purpose}")
 
 
 def persona_token(settings: Settings, org_id: uuid.UUID, persona_id: uuid.UUID, purpose: str) -> str:

@@ -12,6 +12,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     InlineFragmentNode,
     SelectionSetNode,
     get_named_type,
@@ -108,6 +109,22 @@ def page_selection(info: strawberry.Info) -> PageSelection | None:
     is more than one node list can answer: nodes under two keys, or selected differently
     under `nodes` and `edges { node }`, a directive, a field with arguments."""
     raw = info._raw_info
+    # The same syntax tree each time a document is asked again (parsed documents are kept):
+    # its answer is kept by the field nodes' identity, which the entry holds on to.
+    key = tuple(map(id, raw.field_nodes))
+    kept = _page_selections.get(key)
+    if kept is None:
+        if len(_page_selections) >= PAGE_SELECTIONS_KEPT:
+            _page_selections.clear()
+        kept = _page_selections[key] = (raw.field_nodes, _page_selection(raw))
+    return kept[1]
+
+
+PAGE_SELECTIONS_KEPT = 1_000
+_page_selections: dict[tuple[int, ...], tuple[list[FieldNode], PageSelection | None]] = {}
+
+
+def _page_selection(raw: GraphQLResolveInfo[Any]) -> PageSelection | None:
     connection = get_named_type(raw.return_type)
     if not isinstance(connection, GraphQLObjectType):
         return None
