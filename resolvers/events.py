@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -28,6 +28,7 @@ from models.enums import Channel, ConsentSource, MessageChannel, MessageDirectio
 from resolvers.consent import record_consent
 from resolvers.errors import UserError
 from resolvers.identity import ContactKeys, contact_keys
+from resolvers.upsert import insert_rows
 
 # Carrier keywords (CTIA): compared after trimming, in any case.
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -211,7 +212,7 @@ async def _insert_all(session: AsyncSession, org_id: uuid.UUID, rows: list[tuple
     savepoint = await session.begin_nested()
     try:
         for kind, values in by_kind.items():
-            await session.execute(insert(KINDS[kind].table), values)
+            await insert_rows(session, KINDS[kind].table, values)
     except IntegrityError:
         await savepoint.rollback()
         return False

@@ -37,6 +37,7 @@ from resolvers.amounts import decimal_to_cents
 from resolvers.errors import UserError, UserErrors
 from resolvers.ingest import ATTEMPTS, ConcurrentChange, ContactData, errors_of, resolve_contact, validate_contact
 from resolvers.points import KIND_COLUMN, boost_points, order_points, post_entry
+from resolvers.upsert import insert_rows
 
 ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -410,7 +411,7 @@ async def _fold_into_rollup(
                 created_at=order.created_at,
             ).model_dump()
         )
-    await session.execute(insert(ENTRIES), entries)
+    await insert_rows(session, ENTRIES, entries)
 
 
 def dimension_names(lines: list[tuple[str, str | None, str | None]]) -> dict[str, set[str]]:

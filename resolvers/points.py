@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import PersonaRollup, PointsEntry
 from models.base import utcnow
 from models.enums import PointsEntryKind
 from resolvers.errors import UserError
+from resolvers.upsert import insert_rows
 
 ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
 ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
@@ -108,8 +109,9 @@ async def post_entries(
             )
         )
     # Core inserts: ledger rows are write-once, and a batch of thousands kept in
-    # the session's identity map would slow every later flush.
-    await session.execute(insert(ENTRIES), [e.model_dump() for e in entries])
+    # the session's identity map would slow every later flush. One statement for the
+    # batch: the history counts' triggers (migration 0005) run once per statement.
+    await insert_rows(session, ENTRIES, [e.model_dump() for e in entries])
     return entries
 
 
