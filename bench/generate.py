@@ -51,6 +51,7 @@ import psycopg
 from bench.cluster import bench_postgres, libpq_url, sqlalchemy_url
 from bench.dataset import TABLES, Org, PersonaMaker, Plan, lognormal_counts, tombstones
 from cli import migrate
+from resolvers.history import KINDS
 from settings import Settings
 
 PROBE_SIZES = (5, 50, 500, 5000)
@@ -202,6 +203,23 @@ def _drop_secondary_indexes(cur: psycopg.Cursor[tuple[object, ...]]) -> list[str
     return [str(definition) for _name, definition in found]
 
 
+def _history_counts_sql() -> str:
+    """models.HistoryCount for the loaded organization, as its triggers keep it: the rows of each
+    kind per persona (a merge for both personas it names), from resolvers.history.KINDS."""
+    # Table, column and kind names from resolvers.history.KINDS; the organization is a parameter.
+    select = "SELECT {column} AS persona_id, '{kind}' AS kind FROM {table} WHERE org_id = %(org)s"
+    owned = " UNION ALL ".join(
+        select.format(column=column, kind=kind.value, table=spec.table.name)
+        for kind, spec in KINDS.items()
+        for column in spec.persona_columns
+    )
+    insert = "INSERT INTO history_counts (org_id, persona_id, kind, count) SELECT %(org)s, persona_id, kind, count(*)"
+    return (
+        f"{insert} FROM ({owned}) AS owned GROUP BY persona_id, kind"
+        " ON CONFLICT (org_id, persona_id, kind) DO UPDATE SET count = excluded.count"
+    )
+
+
 def existing(url: str, slug: str) -> uuid.UUID | None:
     with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute("SELECT id FROM organizations WHERE slug = %s", (slug,)).fetchone()
@@ -260,6 +278,8 @@ def generate(
         say(f"rebuilding {len(rebuild)} indexes")
         for statement in rebuild:
             cur.execute(statement)
+        # The replica role kept the history counts' triggers (migration 0005) off too: counted once.
+        cur.execute(_history_counts_sql(), {"org": org.org_id})
         conn.commit()
     copied = time.perf_counter() - started
     if not checked:
