@@ -232,11 +232,11 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
         )
         session.add(redemption)
         await session.flush()
+        mine: dict[str, Any] = {"org_id": org.id, "persona_id": persona_id}
         session.add_all(
             [
                 PointsEntry(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     kind="ORDER",
                     delta=150,
                     balance_after=150,
@@ -244,8 +244,7 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     created_at=fine,
                 ),
                 PointsEntry(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     kind="VISIT",
                     delta=5,
                     balance_after=155,
@@ -253,8 +252,7 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     created_at=whole + dt.timedelta(days=2),
                 ),
                 PointsEntry(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     kind="REDEMPTION",
                     delta=-100,
                     balance_after=55,
@@ -264,8 +262,7 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     created_at=whole + dt.timedelta(days=3),
                 ),
                 Message(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     source="crm",
                     external_id="m1",
                     direction="INBOUND",
@@ -274,8 +271,7 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     sent_at=whole,
                 ),
                 Message(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     source="crm",
                     external_id="m2",
                     direction="OUTBOUND",
@@ -285,8 +281,7 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     sent_at=fine,
                 ),
                 SurveySubmission(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     source="crm",
                     external_id="s1",
                     survey_name="NPS",
@@ -295,8 +290,7 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     submitted_at=fine,
                 ),
                 SurveySubmission(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     source="crm",
                     external_id="s2",
                     survey_name="Empty",
@@ -305,17 +299,14 @@ async def _history(db: Database, org: Organization, persona_id: uuid.UUID) -> No
                     submitted_at=whole,
                 ),
                 PersonaAction(
-                    org_id=org.id,
-                    persona_id=persona_id,
+                    **mine,
                     source="crm",
                     external_id="a1",
                     kind="CLICKED",
                     detail=ODD_TEXT,
                     occurred_at=fine,
                 ),
-                PixelEvent(
-                    org_id=org.id, persona_id=persona_id, source="pixel", site="shop", event="view", occurred_at=whole
-                ),
+                PixelEvent(**mine, source="pixel", site="shop", event="view", occurred_at=whole),
             ]
         )
 
