@@ -62,38 +62,21 @@ async def test_counts_follow_a_merge_undone_and_bulk_sql(db: Database, org: Orga
     now = dt.datetime.now(dt.UTC)
     async with db.engine.begin() as conn:
         for persona, n in ((ann, 3), (bea, 5)):
-            await conn.execute(
-                insert(Message.__table__),  # type: ignore[attr-defined]
-                [
-                    {
-                        "org_id": org.id,
-                        "id": uuid.uuid4(),
-                        "persona_id": persona.id,
-                        "source": "bulk",
-                        "external_id": f"{persona.number}-{i}",
-                        "direction": "OUTBOUND",
-                        "channel": "SMS",
-                        "body": "hi",
-                        "sent_at": now - dt.timedelta(minutes=i),
-                    }
-                    for i in range(n)
-                ],
-            )
-            await conn.execute(
-                insert(PointsEntry.__table__),  # type: ignore[attr-defined]
-                [
-                    {
-                        "org_id": org.id,
-                        "id": uuid.uuid4(),
-                        "persona_id": persona.id,
-                        "kind": "CAMPAIGN_GIFT",
-                        "delta": 10,
-                        "balance_after": 10 * (i + 1),
-                        "created_at": now - dt.timedelta(minutes=i),
-                    }
-                    for i in range(n)
-                ],
-            )
+            # n rows of each kind, a minute apart, straight into the tables.
+            mine = [{"org_id": org.id, "id": uuid.uuid4(), "persona_id": persona.id} for _ in range(n)]
+            minutes = [now - dt.timedelta(minutes=i) for i in range(n)]
+            messages = [
+                {**row, "source": "bulk", "external_id": f"{persona.number}-{i}", "direction": "OUTBOUND"}
+                | {"channel": "SMS", "body": "hi", "sent_at": minutes[i]}
+                for i, row in enumerate(mine)
+            ]
+            entries = [
+                {**row, "id": uuid.uuid4(), "kind": "CAMPAIGN_GIFT", "delta": 10, "balance_after": 10 * (i + 1)}
+                | {"created_at": minutes[i]}
+                for i, row in enumerate(mine)
+            ]
+            await conn.execute(insert(Message.__table__), messages)  # type: ignore[attr-defined]
+            await conn.execute(insert(PointsEntry.__table__), entries)  # type: ignore[attr-defined]
     assert await kept_counts(db) == await counted_rows(db)
 
     # When Bea is merged into Ann (her rows move), then the merge is undone
