@@ -11,30 +11,18 @@ from sqlalchemy import select
 
 from coalesce import RowLike
 from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_in, org_param
-from models import (
-    Consent,
-    CustomAttribute,
-    Discount,
-    Persona,
-    PersonaRollup,
-    PersonaTag,
-    PurchaseCount,
-    Redemption,
-    SignupSubmission,
-    Store,
+from models.tables import (
+    ATTRIBUTES,
+    CONSENTS,
+    DISCOUNTS,
+    PERSONAS,
+    PURCHASE_COUNTS,
+    REDEMPTIONS,
+    ROLLUPS,
+    SIGNUPS,
+    STORES,
+    TAGS,
 )
-
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-CONSENTS = Consent.__table__  # type: ignore[attr-defined]
-ATTRIBUTES = CustomAttribute.__table__  # type: ignore[attr-defined]
-TAGS = PersonaTag.__table__  # type: ignore[attr-defined]
-SIGNUPS = SignupSubmission.__table__  # type: ignore[attr-defined]
-STORES = Store.__table__  # type: ignore[attr-defined]
-PURCHASE_COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
-REDEMPTIONS = Redemption.__table__  # type: ignore[attr-defined]
-DISCOUNTS = Discount.__table__  # type: ignore[attr-defined]
-
 
 _pc = PURCHASE_COUNTS.c
 _r = REDEMPTIONS.c

@@ -11,14 +11,9 @@ from sqlalchemy import func, select
 
 from coalesce import RowLike
 from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_in, org_param
-from models import Order, OrderLine, PointsEntry, Redemption
 from models.enums import PointsEntryKind
+from models.tables import ENTRIES, ORDER_LINES, ORDERS, REDEMPTIONS
 from resolvers.history import HistoryKind, history_counts
-
-ORDERS = Order.__table__  # type: ignore[attr-defined]
-ORDER_LINES = OrderLine.__table__  # type: ignore[attr-defined]
-ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
-REDEMPTIONS = Redemption.__table__  # type: ignore[attr-defined]
 
 # What an order earned its buyer: REFERRAL_SALE entries tied to the order went to the referrer.
 EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)

@@ -13,10 +13,8 @@ from sqlalchemy import select
 
 from coalesce import RowLike
 from loaders.base import OnePerKey, OrgLoader, keys_in, org_param
-from models import Organization, Persona
+from models.tables import ORGANIZATIONS, PERSONAS
 
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
 PERSONAS_BY_ID = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), keys_in(PERSONAS.c.id))
 PERSONAS_BY_NUMBER = select(PERSONAS).where(PERSONAS.c.org_id == org_param(), keys_in(PERSONAS.c.number))
 # A viewer only ever sees its own organization.

@@ -20,14 +20,13 @@ from sqlmodel import col
 
 from models import Audience, Organization
 from models.base import one_of
+from models.tables import AUDIENCES, ORGANIZATIONS, PERSONAS
 from resolvers.amounts import decimal_to_milli
 from resolvers.errors import BadQuery, UserError, UserErrors
 from resolvers.search import Comparison, parse_search
 from resolvers.search_sql import CompiledSearch, compile_search
-from resolvers.search_terms import PERSONAS, Dialect, Executor
+from resolvers.search_terms import Dialect, Executor
 
-AUDIENCES = Audience.__table__  # type: ignore[attr-defined]
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
 NO_BOOST = 1000
 MAX_MULTIPLIER = Decimal(10)
 # Audiences per membership statement: each repeats the persona ids, and

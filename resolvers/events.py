@@ -25,6 +25,7 @@ from sqlmodel import col
 
 from models import IdentityKey, Message, Organization, Persona, PersonaAction, PixelEvent, SurveySubmission
 from models.enums import Channel, ConsentSource, MessageChannel, MessageDirection, OptInStatus
+from models.tables import MESSAGES, PERSONA_ACTIONS, PIXEL_EVENTS, SURVEY_SUBMISSIONS
 from resolvers.consent import record_consent
 from resolvers.errors import UserError
 from resolvers.identity import ContactKeys, contact_keys
@@ -91,20 +92,11 @@ class KindSpec:
     required: tuple[tuple[str, str], ...]
 
 
-def _table(model: type) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
 KINDS: dict[EventKind, KindSpec] = {
-    EventKind.MESSAGE: KindSpec(
-        _table(Message), (("direction", "direction"), ("channel", "channel"), ("body", "body"))
-    ),
-    EventKind.SURVEY: KindSpec(
-        _table(SurveySubmission), (("survey_name", "surveyName"), ("survey_status", "surveyStatus"))
-    ),
-    EventKind.ACTION: KindSpec(_table(PersonaAction), (("action_kind", "actionKind"),)),
-    EventKind.PIXEL: KindSpec(_table(PixelEvent), (("site", "site"), ("event", "event"))),
+    EventKind.MESSAGE: KindSpec(MESSAGES, (("direction", "direction"), ("channel", "channel"), ("body", "body"))),
+    EventKind.SURVEY: KindSpec(SURVEY_SUBMISSIONS, (("survey_name", "surveyName"), ("survey_status", "surveyStatus"))),
+    EventKind.ACTION: KindSpec(PERSONA_ACTIONS, (("action_kind", "actionKind"),)),
+    EventKind.PIXEL: KindSpec(PIXEL_EVENTS, (("site", "site"), ("event", "event"))),
 }
 
 # The column widths, so an overlong value is INVALID rather than a driver error.

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from database import Database
+from models.tables import PERSONAS
 from permissions.matrix import Permission
 from resolvers.export_sql import (
     SETWISE_SHARE,
@@ -39,7 +40,6 @@ from resolvers.export_sql import (
     csv_select,
 )
 from resolvers.search_sql import CompiledSearch
-from resolvers.search_terms import PERSONAS
 
 # The stream is handed on in chunks of about this many bytes (a few hundred rows).
 CSV_CHUNK_BYTES = 64 * 1024

@@ -34,16 +34,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect as SQLDialect
 
-from models import Consent, PersonaRollup, PersonaTag, Store
 from models.enums import Channel, OptInStatus
+from models.tables import CONSENTS, PERSONAS, ROLLUPS, STORES, TAGS
 from permissions.matrix import ROLE_PERMISSIONS, Permission
 from resolvers.search_sql import CompiledSearch
-from resolvers.search_terms import PERSONAS
 
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-STORES = Store.__table__  # type: ignore[attr-defined]
-TAGS = PersonaTag.__table__  # type: ignore[attr-defined]
-CONSENTS = Consent.__table__  # type: ignore[attr-defined]
 P = PERSONAS.c
 
 # What a spreadsheet reads as the start of a formula (OWASP's list adds tab and CR).

@@ -34,18 +34,18 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coalesce import JsonDocument, RowLike, Statement
-from models import (
-    HistoryCount,
-    Merge,
-    Message,
-    Order,
-    PersonaAction,
-    PixelEvent,
-    PointsEntry,
-    Redemption,
-    SurveySubmission,
-)
 from models.base import UTCDateTime, one_of
+from models.tables import (
+    ENTRIES,
+    HISTORY_COUNTS,
+    MERGES,
+    MESSAGES,
+    ORDERS,
+    PERSONA_ACTIONS,
+    PIXEL_EVENTS,
+    REDEMPTIONS,
+    SURVEY_SUBMISSIONS,
+)
 from resolvers.history_json import NODE_TYPES
 from resolvers.pagination import Cursor, Page, PageRequest, Selection, build_page, keyset_select
 
@@ -78,21 +78,16 @@ class KindTable:
         return [c.org_id == org_id, or_(*(c[name] == persona_id for name in self.persona_columns))]
 
 
-def _table(model: type) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
 KINDS: dict[HistoryKind, KindTable] = {
-    HistoryKind.POINTS: KindTable(_table(PointsEntry), "created_at"),
-    HistoryKind.ORDER: KindTable(_table(Order), "placed_at"),
-    HistoryKind.MESSAGE: KindTable(_table(Message), "sent_at"),
-    HistoryKind.REDEMPTION: KindTable(_table(Redemption), "redeemed_at"),
+    HistoryKind.POINTS: KindTable(ENTRIES, "created_at"),
+    HistoryKind.ORDER: KindTable(ORDERS, "placed_at"),
+    HistoryKind.MESSAGE: KindTable(MESSAGES, "sent_at"),
+    HistoryKind.REDEMPTION: KindTable(REDEMPTIONS, "redeemed_at"),
     # A persona's merges: those it survived and the one that merged it away.
-    HistoryKind.MERGE: KindTable(_table(Merge), "merged_at", ("survivor_id", "merged_id")),
-    HistoryKind.SURVEY: KindTable(_table(SurveySubmission), "submitted_at"),
-    HistoryKind.ACTION: KindTable(_table(PersonaAction), "occurred_at"),
-    HistoryKind.PIXEL_EVENT: KindTable(_table(PixelEvent), "occurred_at"),
+    HistoryKind.MERGE: KindTable(MERGES, "merged_at", ("survivor_id", "merged_id")),
+    HistoryKind.SURVEY: KindTable(SURVEY_SUBMISSIONS, "submitted_at"),
+    HistoryKind.ACTION: KindTable(PERSONA_ACTIONS, "occurred_at"),
+    HistoryKind.PIXEL_EVENT: KindTable(PIXEL_EVENTS, "occurred_at"),
 }
 
 
@@ -173,10 +168,9 @@ async def _read_page(
     return build_page(rows, request, lambda r: Cursor(getattr(r, time_column), r.id))
 
 
-COUNTS: Table = _table(HistoryCount)
 # "count" is a tuple's method on a row: read as "total".
-COUNTS_OF = select(COUNTS.c.persona_id, COUNTS.c.kind, COUNTS.c["count"].label("total")).where(
-    COUNTS.c.org_id == bindparam("org_id"), one_of(COUNTS.c.persona_id, "persona_ids")
+COUNTS_OF = select(HISTORY_COUNTS.c.persona_id, HISTORY_COUNTS.c.kind, HISTORY_COUNTS.c["count"].label("total")).where(
+    HISTORY_COUNTS.c.org_id == bindparam("org_id"), one_of(HISTORY_COUNTS.c.persona_id, "persona_ids")
 )
 
 

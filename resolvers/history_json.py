@@ -27,30 +27,25 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from models import (
-    Merge,
-    Message,
-    Order,
-    OrderLine,
-    Persona,
-    PersonaAction,
-    PixelEvent,
-    PointsEntry,
-    Redemption,
-    Store,
-    SurveySubmission,
-)
 from models.enums import PointsEntryKind
+from models.tables import (
+    ENTRIES,
+    MERGES,
+    MESSAGES,
+    ORDER_LINES,
+    ORDERS,
+    PERSONA_ACTIONS,
+    PERSONAS,
+    PIXEL_EVENTS,
+    REDEMPTIONS,
+    STORES,
+    SURVEY_SUBMISSIONS,
+)
 from resolvers.pagination import Selection
 
 # A field's SQL: from the node's row (a FROM clause) and the field's own selection, its value
 # in response form, or None when that selection has no JSON form.
 FieldSql = Callable[[FromClause, "Selection | None"], "ColumnElement[Any] | None"]
-
-
-def _table(model: type) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
 
 
 def _sql_string(text: str) -> ColumnElement[Any]:
@@ -156,7 +151,7 @@ def _order_lines(row: FromClause, below: Selection | None) -> ColumnElement[Any]
     """Order.lines: the order's lines in ticket order."""
     if not below:
         return None
-    line = _table(OrderLine).alias()
+    line = ORDER_LINES.alias()
     value = ORDER_LINE.json(line, below)
     if value is None:
         return None
@@ -175,7 +170,7 @@ def _points_earned(row: FromClause, below: Selection | None) -> ColumnElement[An
     """Order.pointsEarned: the ORDER, VISIT and AUDIENCE_BOOST entries tied to the order."""
     if below is not None:
         return None
-    entry = _table(PointsEntry).alias()
+    entry = ENTRIES.alias()
     earned = select(func.coalesce(func.sum(entry.c.delta), literal_column("0"))).where(
         entry.c.org_id == row.c.org_id,
         entry.c.order_id == row.c.id,
@@ -202,11 +197,11 @@ def _survey_answers(row: FromClause, below: Selection | None) -> ColumnElement[A
     return select(func.coalesce(found, literal_column("'[]'::json"))).select_from(elements).scalar_subquery()
 
 
-STORE = NodeType("Store", _table(Store), {"id": node_id("Store"), "name": column("name")})
-PERSONA = NodeType("Persona", _table(Persona), {"id": node_id("Persona"), "number": column("number")})
+STORE = NodeType("Store", STORES, {"id": node_id("Store"), "name": column("name")})
+PERSONA = NodeType("Persona", PERSONAS, {"id": node_id("Persona"), "number": column("number")})
 ORDER_LINE = NodeType(
     "OrderLine",
-    _table(OrderLine),
+    ORDER_LINES,
     {
         "product": column("product"),
         "brand": column("brand"),
@@ -217,7 +212,7 @@ ORDER_LINE = NodeType(
 )
 ORDER = NodeType(
     "Order",
-    _table(Order),
+    ORDERS,
     {
         "id": node_id("Order"),
         "externalId": column("external_id"),
@@ -233,7 +228,7 @@ ORDER = NodeType(
 )
 REDEMPTION = NodeType(
     "Redemption",
-    _table(Redemption),
+    REDEMPTIONS,
     {
         "id": node_id("Redemption"),
         "discountName": column("discount_name"),
@@ -245,7 +240,7 @@ REDEMPTION = NodeType(
 )
 POINTS_ENTRY = NodeType(
     "PointsEntry",
-    _table(PointsEntry),
+    ENTRIES,
     {
         "id": node_id("PointsEntry"),
         "kind": column("kind"),
@@ -260,7 +255,7 @@ POINTS_ENTRY = NodeType(
 )
 MESSAGE = NodeType(
     "Message",
-    _table(Message),
+    MESSAGES,
     {
         "id": node_id("Message"),
         "direction": column("direction"),
@@ -272,7 +267,7 @@ MESSAGE = NodeType(
 )
 MERGE = NodeType(
     "Merge",
-    _table(Merge),
+    MERGES,
     {
         "id": node_id("Merge"),
         "kind": column("kind"),
@@ -286,7 +281,7 @@ MERGE = NodeType(
 )
 SURVEY_SUBMISSION = NodeType(
     "SurveySubmission",
-    _table(SurveySubmission),
+    SURVEY_SUBMISSIONS,
     {
         "id": node_id("SurveySubmission"),
         "surveyName": column("survey_name"),
@@ -297,7 +292,7 @@ SURVEY_SUBMISSION = NodeType(
 )
 PERSONA_ACTION = NodeType(
     "PersonaAction",
-    _table(PersonaAction),
+    PERSONA_ACTIONS,
     {
         "id": node_id("PersonaAction"),
         "kind": column("kind"),
@@ -308,7 +303,7 @@ PERSONA_ACTION = NodeType(
 )
 PIXEL_EVENT = NodeType(
     "PixelEvent",
-    _table(PixelEvent),
+    PIXEL_EVENTS,
     {
         "id": node_id("PixelEvent"),
         "site": column("site"),

@@ -38,13 +38,13 @@ from models import (
 )
 from models.base import utcnow
 from models.enums import ConsentSource, MergeKind, OptInStatus, PointsEntryKind
+from models.tables import PERSONAS
 from resolvers import consent, merges, tags_attributes
 from resolvers.errors import UserError, UserErrors
 from resolvers.identity import ContactKeys
 from resolvers.ingest_rules import (
     LOYALTY,
     MAX_BATCH,
-    PERSONAS,
     RAW_FILE,
     ConsentData,
     ContactData,

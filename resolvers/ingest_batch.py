@@ -27,19 +27,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
-    Consent,
-    ConsentEvent,
-    CustomAttribute,
-    IdentityKey,
-    LegacyPointImport,
     Organization,
-    Persona,
-    PersonaTag,
-    Store,
-    Suppression,
 )
 from models.base import one_of, utcnow
 from models.enums import IdentityKind
+from models.tables import ATTRIBUTES, CONSENT_EVENTS, CONSENTS, KEYS, LEGACY, PERSONAS, STORES, SUPPRESSIONS, TAGS
 from resolvers.consent import contact_hash
 from resolvers.errors import UserError, UserErrors
 from resolvers.ingest import ingest_one
@@ -54,16 +46,6 @@ from resolvers.ingest_rules import (
 )
 from resolvers.numbers import claim_persona_numbers
 from resolvers.upsert import by_uuid, by_uuid_first, insert_rows
-
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
-KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
-ATTRIBUTES = CustomAttribute.__table__  # type: ignore[attr-defined]
-TAGS = PersonaTag.__table__  # type: ignore[attr-defined]
-CONSENTS = Consent.__table__  # type: ignore[attr-defined]
-EVENTS = ConsentEvent.__table__  # type: ignore[attr-defined]
-LEGACY = LegacyPointImport.__table__  # type: ignore[attr-defined]
-STORES = Store.__table__  # type: ignore[attr-defined]
-SUPPRESSIONS = Suppression.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -315,7 +297,7 @@ async def write_contacts(session: AsyncSession, org: Organization, plan: BatchPl
             session, _consent_upsert, [plan.consents[k] for k in sorted(plan.consents, key=by_uuid_first)]
         )
     if plan.events:
-        await insert_rows(session, EVENTS, plan.events)
+        await insert_rows(session, CONSENT_EVENTS, plan.events)
 
 
 def _attribute_upsert(insert: Callable[[Table], Any]) -> Any:

@@ -21,7 +21,6 @@ from resolvers import consent
 from resolvers.errors import UserError, UserErrors
 from resolvers.identity import ContactKeys, contact_keys
 
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 RAW_FILE = "RAW_FILE"
 LOYALTY = "LOYALTY"
 MAX_BATCH = 1000

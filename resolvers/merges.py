@@ -19,14 +19,14 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models import CustomAttribute, Merge, Order, OrderLine, Persona, PersonaRollup, PointsEntry, PurchaseCount
+from models import CustomAttribute, Merge, Order, OrderLine, Persona, PersonaRollup, PointsEntry
 from models.base import utcnow
 from models.enums import MergeKind, PurchaseDimension
+from models.tables import PURCHASE_COUNTS
 from resolvers import merge_records as records
 from resolvers.errors import UserError
 from resolvers.points import KIND_COLUMN
 
-PURCHASE_COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
 CANNOT_UNDO = "CANNOT_UNDO"
 # The rollup columns that add up when two personas become one.
 ROLLUP_SUMS: tuple[str, ...] = (

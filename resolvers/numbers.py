@@ -15,9 +15,7 @@ import weakref
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from models import Organization
-
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
+from models.tables import ORGANIZATIONS
 
 
 async def _claim(conn: AsyncConnection | AsyncSession, org_id: uuid.UUID, count: int) -> int:

@@ -29,9 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models import Order, OrderLine, Organization, Persona, PersonaRollup, PointsEntry, PurchaseCount, Store
+from models import Order, Organization, Persona, PointsEntry, Store
 from models.base import UTCDateTime
 from models.enums import PointsEntryKind, PurchaseDimension
+from models.tables import ENTRIES, ORDER_LINES, ORDERS, PURCHASE_COUNTS, ROLLUPS
 from resolvers import audiences
 from resolvers.amounts import decimal_to_cents
 from resolvers.errors import UserError, UserErrors
@@ -39,11 +40,6 @@ from resolvers.ingest import ATTEMPTS, ConcurrentChange, ContactData, errors_of,
 from resolvers.points import KIND_COLUMN, boost_points, order_points, post_entry
 from resolvers.upsert import insert_rows
 
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-ORDERS = Order.__table__  # type: ignore[attr-defined]
-ORDER_LINES = OrderLine.__table__  # type: ignore[attr-defined]
-ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
-PURCHASE_COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
 NO_BOOST = audiences.NO_BOOST
 # Largest amount an order field or unit price may carry: the cents fit a 32-bit column.
 MAX_AMOUNT = Decimal("10000000")

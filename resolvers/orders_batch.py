@@ -31,9 +31,10 @@ from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Organization, Persona, Store
+from models import Organization
 from models.base import new_id, one_of, utcnow
 from models.enums import PointsEntryKind
+from models.tables import ORDER_LINES, ORDERS, PERSONAS, STORES
 from resolvers import audiences
 from resolvers.amounts import decimal_to_cents
 from resolvers.errors import UserError, UserErrors
@@ -43,8 +44,6 @@ from resolvers.ingest_rules import errors_of, validate_contact
 from resolvers.orders import (
     MAX_MERGE_HOPS,
     NO_BOOST,
-    ORDER_LINES,
-    ORDERS,
     OrderData,
     OrderOutcome,
     _boosting_audiences,
@@ -57,8 +56,6 @@ from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
 from resolvers.upsert import insert_rows
 
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
-STORES = Store.__table__  # type: ignore[attr-defined]
 Ticket = tuple[str, str]
 
 

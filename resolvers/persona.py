@@ -7,9 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
-from models import Persona
-
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
+from models.tables import PERSONAS
 
 
 def listed_personas(org_id: uuid.UUID | ColumnElement[Any], *, include_archived: bool) -> Any:

@@ -10,14 +10,12 @@ import uuid
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import PersonaRollup, PointsEntry
+from models import PointsEntry
 from models.base import utcnow
 from models.enums import PointsEntryKind
+from models.tables import ENTRIES, ROLLUPS
 from resolvers.errors import UserError
 from resolvers.upsert import insert_rows
-
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
 
 # The rollup column that totals each ledger kind.
 KIND_COLUMN: dict[PointsEntryKind, str] = {kind: f"points_{kind.value.lower()}" for kind in PointsEntryKind}

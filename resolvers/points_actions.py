@@ -22,6 +22,7 @@ from sqlmodel import col
 from models import Discount, Organization, Persona, PersonaRollup, PointsEntry, Redemption
 from models.base import utcnow
 from models.enums import PointsEntryKind, RedemptionStatus
+from models.tables import ENTRIES, REDEMPTIONS, ROLLUPS
 from resolvers import discounts, idempotency
 from resolvers.errors import UserError, UserErrors
 from resolvers.points import post_entry
@@ -41,7 +42,6 @@ AWARDABLE = frozenset(
 NEVER_EXPIRE = frozenset({PointsEntryKind.LEGACY_IMPORT.value, PointsEntryKind.AUDIENCE_BOOST.value})
 MAX_NOTE = 1000
 MAX_NAME = 200
-REDEMPTIONS = Redemption.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -350,8 +350,7 @@ def expiring_points(entries: list[tuple[str, int, dt.datetime]], cutoff: dt.date
 
 async def _due_personas(session: AsyncSession, org_id: uuid.UUID, cutoff: dt.datetime) -> list[uuid.UUID]:
     """Personas with a balance and an expiring entry old enough; the rest cannot have points due."""
-    rollups = PersonaRollup.__table__  # type: ignore[attr-defined]
-    entries = PointsEntry.__table__  # type: ignore[attr-defined]
+    rollups, entries = ROLLUPS, ENTRIES
     stmt = (
         select(entries.c.persona_id)
         .join(rollups, (rollups.c.org_id == entries.c.org_id) & (rollups.c.persona_id == entries.c.persona_id))

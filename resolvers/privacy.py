@@ -35,9 +35,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
-from models import IdentityKey, Organization, PrivacyRequest, Suppression
+from models import IdentityKey, Organization, PrivacyRequest
 from models.base import utcnow
 from models.enums import Channel, ConsentSource, OptInStatus, PrivacyAction, PrivacyRequestStatus
+from models.tables import REQUESTS, SUPPRESSIONS
 from resolvers.consent import contact_hash, record_consent
 from resolvers.errors import UserError, UserErrors
 from resolvers.identity import ContactKeys, contact_keys
@@ -50,8 +51,6 @@ CODE_TTL = dt.timedelta(minutes=15)
 MAX_CODE_ATTEMPTS = 5
 CODE_DIGITS = 6
 PUBLIC_ACTOR = "public page"
-REQUESTS = PrivacyRequest.__table__  # type: ignore[attr-defined]
-SUPPRESSIONS = Suppression.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,12 @@ from typing import Any
 from sqlalchemy import Table, case, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import PersonaRollup, PointsEntry, PurchaseCount
 from models.base import new_id
 from models.enums import PointsEntryKind
+from models.tables import ENTRIES, PURCHASE_COUNTS, ROLLUPS
 from resolvers.points import KIND_COLUMN
 from resolvers.upsert import by_uuid, by_uuid_first, insert_rows
 
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
-PURCHASE_COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
 SHOPPING_SUMS = (
     "orders_count",
     "items_count",

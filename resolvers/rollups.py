@@ -11,17 +11,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Order, OrderLine, Persona, PersonaRollup, PointsEntry, PurchaseCount
 from models.base import utcnow
 from models.enums import PointsEntryKind, PurchaseDimension
+from models.tables import ENTRIES, ORDER_LINES, ORDERS, PERSONAS, PURCHASE_COUNTS, ROLLUPS
 from resolvers.points import KIND_COLUMN
-
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-ORDERS = Order.__table__  # type: ignore[attr-defined]
-LINES = OrderLine.__table__  # type: ignore[attr-defined]
-ENTRIES = PointsEntry.__table__  # type: ignore[attr-defined]
-COUNTS = PurchaseCount.__table__  # type: ignore[attr-defined]
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 
 ROLLUP_FIGURES = (
     "points_balance",
@@ -90,7 +83,7 @@ async def recompute(session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.U
 async def _purchase_counts(
     session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.UUID
 ) -> dict[tuple[str, str], tuple[int, Any]]:
-    o, ln = ORDERS.c, LINES.c
+    o, ln = ORDERS.c, ORDER_LINES.c
     counts: dict[tuple[str, str], tuple[int, Any]] = {}
     columns: dict[PurchaseDimension, Callable[[], Any]] = {
         PurchaseDimension.PRODUCT: lambda: ln.product,
@@ -101,7 +94,7 @@ async def _purchase_counts(
         name = column()
         rows = await session.execute(
             select(name, func.count(func.distinct(o.id)), func.max(o.placed_at))
-            .select_from(LINES.join(ORDERS, (ln.org_id == o.org_id) & (ln.order_id == o.id)))
+            .select_from(ORDER_LINES.join(ORDERS, (ln.org_id == o.org_id) & (ln.order_id == o.id)))
             .where(o.org_id == org_id, o.persona_id == persona_id, name.is_not(None))
             .group_by(name)
         )
@@ -116,8 +109,15 @@ async def stored(session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.UUID
         await session.execute(select(ROLLUPS).where(ROLLUPS.c.org_id == org_id, ROLLUPS.c.persona_id == persona_id))
     ).one()
     counts = await session.execute(
-        select(COUNTS.c.dimension, COUNTS.c.name, COUNTS.c.order_count, COUNTS.c.last_purchased_at).where(
-            COUNTS.c.org_id == org_id, COUNTS.c.persona_id == persona_id, COUNTS.c.order_count > 0
+        select(
+            PURCHASE_COUNTS.c.dimension,
+            PURCHASE_COUNTS.c.name,
+            PURCHASE_COUNTS.c.order_count,
+            PURCHASE_COUNTS.c.last_purchased_at,
+        ).where(
+            PURCHASE_COUNTS.c.org_id == org_id,
+            PURCHASE_COUNTS.c.persona_id == persona_id,
+            PURCHASE_COUNTS.c.order_count > 0,
         )
     )
     return Recomputed(
@@ -135,10 +135,12 @@ async def rebuild(session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.UUI
     await session.execute(
         update(ROLLUPS).where(ROLLUPS.c.org_id == org_id, ROLLUPS.c.persona_id == persona_id).values(**fresh.figures)
     )
-    await session.execute(delete(COUNTS).where(COUNTS.c.org_id == org_id, COUNTS.c.persona_id == persona_id))
+    await session.execute(
+        delete(PURCHASE_COUNTS).where(PURCHASE_COUNTS.c.org_id == org_id, PURCHASE_COUNTS.c.persona_id == persona_id)
+    )
     if fresh.purchase_counts:
         await session.execute(
-            insert(COUNTS),
+            insert(PURCHASE_COUNTS),
             [
                 {
                     "org_id": org_id,

@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from models.tables import PERSONAS, ROLLUPS, TAGS
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
 from resolvers.search_sql import CompiledSearch, template_conditions
-from resolvers.search_terms import FULL_NAME, PERSONAS, ROLLUPS, TAGS, Dialect, Executor, relevance
+from resolvers.search_terms import FULL_NAME, Dialect, Executor, relevance
 
 P = PERSONAS.c
 

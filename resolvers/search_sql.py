@@ -23,6 +23,7 @@ from sqlalchemy import (
 
 from models.base import utcnow
 from models.enums import IdentityKind
+from models.tables import KEYS, ORGANIZATIONS, PERSONAS
 from resolvers.persona import listed_personas
 from resolvers.search import (
     Email,
@@ -34,9 +35,6 @@ from resolvers.search import (
 )
 from resolvers.search_terms import (
     FULL_NAME,
-    KEYS,
-    ORGANIZATIONS,
-    PERSONAS,
     Dialect,
     Executor,
     OrgId,

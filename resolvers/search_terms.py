@@ -35,19 +35,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from models import (
-    Consent,
-    CustomAttribute,
-    IdentityKey,
-    Order,
-    Organization,
-    Persona,
-    PersonaRollup,
-    PersonaTag,
-    Store,
-)
 from models.base import UTCDateTime
 from models.enums import IdentityKind, SourceKind
+from models.tables import ATTRIBUTES, CONSENTS, KEYS, ORDERS, PERSONAS, ROLLUPS, STORES, TAGS
 from resolvers.search import (
     AttributeIs,
     Comparison,
@@ -63,15 +53,6 @@ from resolvers.search import (
     phone_e164,
 )
 
-PERSONAS = Persona.__table__  # type: ignore[attr-defined]
-KEYS = IdentityKey.__table__  # type: ignore[attr-defined]
-CONSENTS = Consent.__table__  # type: ignore[attr-defined]
-TAGS = PersonaTag.__table__  # type: ignore[attr-defined]
-ATTRIBUTES = CustomAttribute.__table__  # type: ignore[attr-defined]
-STORES = Store.__table__  # type: ignore[attr-defined]
-ORDERS = Order.__table__  # type: ignore[attr-defined]
-ROLLUPS = PersonaRollup.__table__  # type: ignore[attr-defined]
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
 P = PERSONAS.c
 
 # Literal constants (not bound parameters), so the expression is the indexed one.
@@ -155,7 +136,7 @@ def relevance(name: ColumnElement[str], words: Sequence[str]) -> ColumnElement[i
 
 def _persona_ids(org_id: OrgId, table: Any, *where: Any) -> ColumnElement[bool]:
     """personas.id IN (persona ids of `table` matching `where`, in this organization)."""
-    return P.id.in_(select(table.c.persona_id).where(table.c.org_id == org_id, *where))  # type: ignore[no-any-return]
+    return P.id.in_(select(table.c.persona_id).where(table.c.org_id == org_id, *where))
 
 
 def name_splits(name: str) -> list[str]:
@@ -247,7 +228,7 @@ def _attribute(org_id: uuid.UUID, dialect: Dialect, key: str, value: str) -> Col
 
 
 def _flag(name: str) -> ColumnElement[bool]:
-    return {  # type: ignore[no-any-return]
+    return {
         "mobile_phone": P.phone.is_not(None),
         "email": P.email.is_not(None),
         "loyalty_member": P.loyalty_member == true(),
@@ -257,7 +238,7 @@ def _flag(name: str) -> ColumnElement[bool]:
 
 def _source(dialect: Dialect, term: SourceIs) -> ColumnElement[bool]:
     if term.name is None:
-        return P.source_kind == term.kind  # type: ignore[no-any-return]
+        return P.source_kind == term.kind
     return and_(P.source_kind == SourceKind.INTEGRATION.value, dialect.equals(P.source_name, term.name))
 
 

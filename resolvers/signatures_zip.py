@@ -22,12 +22,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from database import Database
-from models import SignupSubmission
 from models.base import UTCDateTime
+from models.tables import PERSONAS, SIGNUPS
 from resolvers.search_sql import CompiledSearch
-from resolvers.search_terms import PERSONAS
 
-SIGNUPS = SignupSubmission.__table__  # type: ignore[attr-defined]
 P = PERSONAS.c
 # Signatures are images of a few kilobytes each: small batches keep memory flat.
 SIGNATURE_BATCH = 100

@@ -25,9 +25,9 @@ from starlette.responses import Response
 
 from database import Database
 from models import Organization
+from models.tables import ORGANIZATIONS
 from settings import Settings
 
-ORGANIZATIONS = Organization.__table__  # type: ignore[attr-defined]
 CSRF_FIELD = "csrf_token"
 TOO_LARGE = "That was too much to send."
 EXPIRED = "This form has expired. Please fill it in again."

@@ -56,9 +56,10 @@ from loaders.card import (
     TAGS_OF,
 )
 from loaders.history import EARNED_BY, LINES_OF
-from loaders.persona import ORGANIZATION, PERSONAS, PERSONAS_BY_NUMBER
+from loaders.persona import ORGANIZATION, PERSONAS_BY_NUMBER
 from models import Organization, PersonaTag, PointsEntry, SignupSubmission
 from models.base import new_id
+from models.tables import PERSONAS
 from resolvers.audiences import AUDIENCES_OF
 from resolvers.history import HistoryKind, history_counts, history_json_page, history_page
 from resolvers.pagination import Cursor, PageRequest, Selection

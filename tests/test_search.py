@@ -18,9 +18,10 @@ from sqlmodel import SQLModel
 from database import Database
 from models import Organization
 from models.base import new_id, utcnow
+from models.tables import PERSONAS
 from resolvers.search import SearchSyntaxError, parse_search
 from resolvers.search_sql import compile_search
-from resolvers.search_terms import PERSONAS, Dialect
+from resolvers.search_terms import Dialect
 from tests.conftest import GraphQLClient
 from tests.factories import make_persona
 from tests.search_cast import SEARCH, Cast, archive, erase, make_cast, merged_pair, names
