@@ -11,12 +11,9 @@ from sqlalchemy import func, select
 
 from coalesce import RowLike
 from loaders.base import GroupedBy, OnePerKey, OrgLoader, keys_in, org_param
-from models.enums import PointsEntryKind
 from models.tables import ENTRIES, ORDER_LINES, ORDERS, REDEMPTIONS
 from resolvers.history import HistoryKind, history_counts
-
-# What an order earned its buyer: REFERRAL_SALE entries tied to the order went to the referrer.
-EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)
+from resolvers.points import EARNED_KINDS
 
 LINES_OF = (
     select(ORDER_LINES)

@@ -22,12 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Numeric, Table, Text, case, cast, func, literal_column, select
+from sqlalchemy import Numeric, Select, Table, Text, case, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from models.enums import PointsEntryKind
 from models.tables import (
     ENTRIES,
     MERGES,
@@ -42,6 +41,7 @@ from models.tables import (
     SURVEY_SUBMISSIONS,
 )
 from resolvers.pagination import Selection
+from resolvers.points import EARNED_KINDS
 
 # A field's SQL: from the node's row (a FROM clause) and the field's own selection, its value
 # in response form, or None when that selection has no JSON form.
@@ -89,10 +89,9 @@ def json_object(pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[An
 
 @dataclass(frozen=True)
 class NodeType:
-    """A node type's fields in SQL, over its table."""
+    """A node type's fields in SQL, each over the row (a FROM clause) the node is made of."""
 
     name: str
-    table: Table
     fields: Mapping[str, FieldSql]
 
     def json(self, row: FromClause, selection: Selection) -> ColumnElement[Any] | None:
@@ -130,40 +129,34 @@ def amount(name: str) -> FieldSql:
     return _leaf(lambda row: money(row.c[name]))
 
 
-def related(node: Callable[[], NodeType], via: str) -> FieldSql:
-    """The node of another table whose id is in column `via` (null when it has none)."""
+def related(node: Callable[[], NodeType], table: Table, via: str) -> FieldSql:
+    """The node made of the row of `table` whose id is in column `via` (null when it has none)."""
 
     def make(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
-        if not below:
-            return None
-        target = node()
-        other = target.table.alias()
-        value = target.json(other, below)
+        other = table.alias()
+        value = node().json(other, below) if below else None
         if value is None:
             return None
-        found = select(value).where(other.c.org_id == row.c.org_id, other.c.id == row.c[via])
-        return found.scalar_subquery()
+        return select(value).where(other.c.org_id == row.c.org_id, other.c.id == row.c[via]).scalar_subquery()
 
     return make
 
 
-def _order_lines(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
-    """Order.lines: the order's lines in ticket order."""
-    if not below:
-        return None
-    line = ORDER_LINES.alias()
-    value = ORDER_LINE.json(line, below)
+def _json_list(
+    value: ColumnElement[Any] | None, order: ColumnElement[Any], rows: Select[Any]
+) -> ColumnElement[Any] | None:
+    """The nodes of `rows` as a JSON array in `order` ([] when there are none); None without a value."""
     if value is None:
         return None
-    found = func.json_agg(aggregate_order_by(value, line.c.line_no))
-    lines = select(func.coalesce(found, literal_column("'[]'::json"))).where(
-        line.c.org_id == row.c.org_id, line.c.order_id == row.c.id
-    )
-    return lines.scalar_subquery()
+    found = func.json_agg(aggregate_order_by(value, order))
+    return rows.add_columns(func.coalesce(found, literal_column("'[]'::json"))).scalar_subquery()
 
 
-# What an order earned its buyer (loaders.history.EARNED_KINDS: a REFERRAL_SALE went to the referrer).
-EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)
+def _order_lines(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
+    """Order.lines: the order's lines in ticket order."""
+    line = ORDER_LINES.alias()
+    mine = select().select_from(line).where(line.c.org_id == row.c.org_id, line.c.order_id == row.c.id)
+    return _json_list(ORDER_LINE.json(line, below) if below else None, line.c.line_no, mine)
 
 
 def _points_earned(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
@@ -179,29 +172,26 @@ def _points_earned(row: FromClause, below: Selection | None) -> ColumnElement[An
     return earned.scalar_subquery()
 
 
+def _answer(name: str) -> FieldSql:
+    """A key of one stored answer, as text (null when absent)."""
+    return _leaf(lambda answer: answer.c.value.op("->>")(_sql_string(name)))
+
+
+SURVEY_ANSWER = NodeType("SurveyAnswer", {"question": _answer("question"), "answer": _answer("answer")})
+
+
 def _survey_answers(row: FromClause, below: Selection | None) -> ColumnElement[Any] | None:
-    """SurveySubmission.answers: each stored {question, answer} in order, answer null when absent."""
-    if not below:
-        return None
-    pairs: list[tuple[str, ColumnElement[Any]]] = []
-    elements = func.json_array_elements(row.c.answers).table_valued("value", with_ordinality="n")
-    elements = elements.render_derived(name="answer")
-    for key, name, deeper in below:
-        if deeper is not None or name not in ("question", "answer", "__typename"):
-            return None
-        if name == "__typename":
-            pairs.append((key, _sql_string("SurveyAnswer")))
-        else:
-            pairs.append((key, elements.c.value.op("->>")(_sql_string(name))))
-    found = func.json_agg(aggregate_order_by(json_object(pairs), elements.c.n))
-    return select(func.coalesce(found, literal_column("'[]'::json"))).select_from(elements).scalar_subquery()
+    """SurveySubmission.answers: each stored {question, answer} in order."""
+    stored = func.json_array_elements(row.c.answers).table_valued("value", with_ordinality="n")
+    answers = stored.render_derived(name="answer")
+    value = SURVEY_ANSWER.json(answers, below) if below else None
+    return _json_list(value, answers.c.n, select().select_from(answers))
 
 
-STORE = NodeType("Store", STORES, {"id": node_id("Store"), "name": column("name")})
-PERSONA = NodeType("Persona", PERSONAS, {"id": node_id("Persona"), "number": column("number")})
+STORE = NodeType("Store", {"id": node_id("Store"), "name": column("name")})
+PERSONA = NodeType("Persona", {"id": node_id("Persona"), "number": column("number")})
 ORDER_LINE = NodeType(
     "OrderLine",
-    ORDER_LINES,
     {
         "product": column("product"),
         "brand": column("brand"),
@@ -212,7 +202,6 @@ ORDER_LINE = NodeType(
 )
 ORDER = NodeType(
     "Order",
-    ORDERS,
     {
         "id": node_id("Order"),
         "externalId": column("external_id"),
@@ -222,13 +211,12 @@ ORDER = NodeType(
         "total": amount("total_cents"),
         "itemCount": column("item_count"),
         "pointsEarned": _points_earned,
-        "store": related(lambda: STORE, "store_id"),
+        "store": related(lambda: STORE, STORES, "store_id"),
         "lines": _order_lines,
     },
 )
 REDEMPTION = NodeType(
     "Redemption",
-    REDEMPTIONS,
     {
         "id": node_id("Redemption"),
         "discountName": column("discount_name"),
@@ -240,7 +228,6 @@ REDEMPTION = NodeType(
 )
 POINTS_ENTRY = NodeType(
     "PointsEntry",
-    ENTRIES,
     {
         "id": node_id("PointsEntry"),
         "kind": column("kind"),
@@ -249,13 +236,12 @@ POINTS_ENTRY = NodeType(
         "note": column("note"),
         "actor": column("actor"),
         "createdAt": time("created_at"),
-        "order": related(lambda: ORDER, "order_id"),
-        "redemption": related(lambda: REDEMPTION, "redemption_id"),
+        "order": related(lambda: ORDER, ORDERS, "order_id"),
+        "redemption": related(lambda: REDEMPTION, REDEMPTIONS, "redemption_id"),
     },
 )
 MESSAGE = NodeType(
     "Message",
-    MESSAGES,
     {
         "id": node_id("Message"),
         "direction": column("direction"),
@@ -267,7 +253,6 @@ MESSAGE = NodeType(
 )
 MERGE = NodeType(
     "Merge",
-    MERGES,
     {
         "id": node_id("Merge"),
         "kind": column("kind"),
@@ -276,12 +261,11 @@ MERGE = NodeType(
         "actor": column("actor"),
         "mergedAt": time("merged_at"),
         "undoneAt": time("undone_at"),
-        "survivor": related(lambda: PERSONA, "survivor_id"),
+        "survivor": related(lambda: PERSONA, PERSONAS, "survivor_id"),
     },
 )
 SURVEY_SUBMISSION = NodeType(
     "SurveySubmission",
-    SURVEY_SUBMISSIONS,
     {
         "id": node_id("SurveySubmission"),
         "surveyName": column("survey_name"),
@@ -292,7 +276,6 @@ SURVEY_SUBMISSION = NodeType(
 )
 PERSONA_ACTION = NodeType(
     "PersonaAction",
-    PERSONA_ACTIONS,
     {
         "id": node_id("PersonaAction"),
         "kind": column("kind"),
@@ -303,7 +286,6 @@ PERSONA_ACTION = NodeType(
 )
 PIXEL_EVENT = NodeType(
     "PixelEvent",
-    PIXEL_EVENTS,
     {
         "id": node_id("PixelEvent"),
         "site": column("site"),
@@ -315,8 +297,17 @@ PIXEL_EVENT = NodeType(
 
 # Each history table's node type, by table name.
 NODE_TYPES: dict[str, NodeType] = {
-    node.table.name: node
-    for node in (POINTS_ENTRY, ORDER, MESSAGE, REDEMPTION, MERGE, SURVEY_SUBMISSION, PERSONA_ACTION, PIXEL_EVENT)
+    table.name: node
+    for table, node in (
+        (ENTRIES, POINTS_ENTRY),
+        (ORDERS, ORDER),
+        (MESSAGES, MESSAGE),
+        (REDEMPTIONS, REDEMPTION),
+        (MERGES, MERGE),
+        (SURVEY_SUBMISSIONS, SURVEY_SUBMISSION),
+        (PERSONA_ACTIONS, PERSONA_ACTION),
+        (PIXEL_EVENTS, PIXEL_EVENT),
+    )
 }
 
 __all__ = ["NODE_TYPES", "NodeType", "global_id", "iso_time", "money"]

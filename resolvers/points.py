@@ -17,6 +17,10 @@ from models.tables import ENTRIES, ROLLUPS
 from resolvers.errors import UserError
 from resolvers.upsert import insert_rows
 
+# What an order earns its buyer: the ledger kinds an order's accrual writes (a REFERRAL_SALE
+# tied to the order went to the referrer): Order.pointsEarned, and whether an order was credited.
+EARNED_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)
+
 # The rollup column that totals each ledger kind.
 KIND_COLUMN: dict[PointsEntryKind, str] = {kind: f"points_{kind.value.lower()}" for kind in PointsEntryKind}
 

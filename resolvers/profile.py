@@ -26,11 +26,9 @@ from models.enums import AttributeSource, Channel, ConsentSource, IdentityKind, 
 from resolvers import audiences, consent, tags_attributes
 from resolvers.errors import UserError, UserErrors
 from resolvers.identity import normalize_email, normalize_phone
-from resolvers.points import boost_points, order_points, post_entries
+from resolvers.points import EARNED_KINDS, boost_points, order_points, post_entries
 
 MAX_TEXT = 200
-# The ledger kinds an order's accrual writes; an order with any of them was credited.
-ACCRUAL_KINDS = (PointsEntryKind.ORDER.value, PointsEntryKind.VISIT.value, PointsEntryKind.AUDIENCE_BOOST.value)
 # The traits updatePersona may set.
 EDITABLE = frozenset({"first_name", "last_name", "email", "phone", "birthday", "favorite_store_id"})
 
@@ -121,7 +119,7 @@ async def _uncredited_orders(session: AsyncSession, org_id: uuid.UUID, persona_i
     credited = exists().where(
         col(PointsEntry.org_id) == org_id,
         col(PointsEntry.order_id) == Order.id,
-        col(PointsEntry.kind).in_(ACCRUAL_KINDS),
+        col(PointsEntry.kind).in_(EARNED_KINDS),
     )
     rows = await session.execute(
         select(Order)
