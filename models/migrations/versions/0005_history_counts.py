@@ -52,11 +52,13 @@ def _owners(rows: str, columns: tuple[str, ...], sign: int) -> str:
     return " UNION ALL ".join(f"SELECT org_id, {c} AS persona_id, {sign} AS change FROM {rows}" for c in columns)
 
 
-def _moved(columns: tuple[str, ...]) -> str:
-    """An UPDATE's rows whose persona changed (transition tables take no column list, so the
-    trigger fires for every UPDATE; a reversal or an undone_at changes no count)."""
+def _moved(columns: tuple[str, ...], side: str) -> str:
+    """An UPDATE's rows whose persona changed, as they were (side "o") or are now ("n"):
+    transition tables take no column list, so the trigger fires for every UPDATE, and a
+    reversal or an undone_at changes no count."""
     moved = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)
-    return f"(SELECT o.* FROM old_rows o JOIN new_rows n ON n.org_id = o.org_id AND n.id = o.id WHERE {moved})"
+    both = "old_rows o JOIN new_rows n ON n.org_id = o.org_id AND n.id = o.id"
+    return f"(SELECT {side}.* FROM {both} WHERE {moved}) AS moved"
 
 
 def _pg_function(table: str, kind: str, columns: tuple[str, ...]) -> str:
@@ -67,9 +69,7 @@ def _pg_function(table: str, kind: str, columns: tuple[str, ...]) -> str:
     GROUP BY org_id, persona_id HAVING sum(change) <> 0 ORDER BY org_id, persona_id
     ON CONFLICT (org_id, persona_id, kind) DO UPDATE SET count = c.count + excluded.count;"""
 
-    moved_from = _moved(columns) + " AS moved"
-    moved_to = moved_from.replace("SELECT o.*", "SELECT n.*")
-    moved = f"{_owners(moved_to, columns, 1)} UNION ALL {_owners(moved_from, columns, -1)}"
+    moved = f"{_owners(_moved(columns, 'n'), columns, 1)} UNION ALL {_owners(_moved(columns, 'o'), columns, -1)}"
     return f"""
 CREATE FUNCTION history_count_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
