@@ -27,6 +27,7 @@ from coalesce import (
     shape_of,
     slot,
 )
+from driver import direct_form, driver_of, fetch_one
 from settings import Settings
 
 T = TypeVar("T")
@@ -124,6 +125,34 @@ async def read_once_more_if_stale(
         return await work(conn)
 
 
+async def select_rows(
+    conn: AsyncConnection, statement: Statement, params: Mapping[str, Any] | None = None
+) -> list[RowLike]:
+    """The statement's rows on this connection. On psycopg in autocommit, a statement with
+    named parameters (a loader's, built once) goes straight to the driver as its JSON form
+    (coalesce.slot: the rows and values SQLAlchemy's path gives, as CoalescedRows), made
+    once: past SQLAlchemy's execution (driver.py). Anything else goes through SQLAlchemy."""
+    params = params or {}
+    shape = shape_of(statement, conn.dialect) if driver_of(conn) is not None else None
+    if shape is not None and shape.named:
+        column, renames = slot(statement, shape, 0)
+        (text,) = await one_row(conn, combined([column]), {renames[k]: v for k, v in params.items() if k in renames})
+        try:
+            return shape.rows(text, session_time_zone(conn))
+        except (Mismatch, ValueError, TypeError, OverflowError):
+            pass  # never a guess: the statement again, as it is
+    return list((await conn.execute(statement, params)).all())
+
+
+async def one_row(conn: AsyncConnection, statement: Statement, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The statement's only row: straight through psycopg where it can go (driver.py)."""
+    driver = driver_of(conn)
+    form = direct_form(statement, conn.dialect) if driver is not None else None
+    if driver is not None and form is not None:
+        return await fetch_one(conn, driver, form, params)
+    return tuple((await conn.execute(statement, params)).one())
+
+
 def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
@@ -212,7 +241,7 @@ class Database:
     async def select(self, statement: Statement, params: Mapping[str, Any] | None = None) -> list[RowLike]:
         """The statement's rows, read through read() (a request's reads coalesce: RequestDatabase.select)."""
         async with self.read() as conn:
-            return list((await conn.execute(statement, params)).all())
+            return await select_rows(conn, statement, params)
 
     def for_request(self) -> RequestDatabase:
         """The same database for one request, whose reads share one connection."""
@@ -336,7 +365,7 @@ class RequestDatabase(Database):
             async with self.read() as conn:
                 # Only slots built once (named parameters) recur: other combinations are new each time.
                 statement = combined(columns) if all(w.shape.named for w in batch) else select(*columns)
-                texts = (await conn.execute(statement, params)).one()
+                texts = await one_row(conn, statement, params)
                 tz = session_time_zone(conn)
             alone = []
             for waiting, text in zip(batch, texts, strict=True):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from coalesce import RowLike, row_of
+from database import select_rows
 from models import ApiKey, Organization
 from models.base import utcnow
 from permissions.matrix import Role
@@ -79,7 +80,11 @@ async def authenticate(conn: AsyncConnection | AsyncSession, raw_key: str) -> Au
     prefix = _split(raw_key)
     if prefix is None:
         return None
-    rows = (await conn.execute(KEYS_BY_PREFIX, {"prefix": prefix})).all()
+    params = {"prefix": prefix}
+    if isinstance(conn, AsyncConnection):
+        rows = await select_rows(conn, KEYS_BY_PREFIX, params)
+    else:
+        rows = list((await conn.execute(KEYS_BY_PREFIX, params)).all())
     digest = _hash(raw_key)
     for key in rows:
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
