@@ -113,18 +113,24 @@ async def _connection(
     # tick, so the counts of every connection of the card go in one batch (one statement).
     counts = info.context.loaders.history_count
     counted = counts.load((persona_id, kind)) if asks_total_count(info) else None
-
-    async def count() -> int:
-        return await (counted if counted is not None else counts.load((persona_id, kind)))
-
     # Under the compiled executor, on PostgreSQL, the nodes come built as JSON when the
     # selection allows (resolvers/history_json.py): a third of a card's CPU otherwise.
     wanted = page_selection(info) if info.context.compiled and not db.is_sqlite else None
+    answered = None
     if wanted is not None:
         answered = await history.history_json_page(db.select, org_id, persona_id, kind, request, wanted.nodes)
-        if answered is not None:
-            return connection.answered(answered, count, wanted.edges)
-    page = await history.history_page(db.select, org_id, persona_id, kind, request)
+    page = (
+        answered if answered is not None else await history.history_page(db.select, org_id, persona_id, kind, request)
+    )
+    # The count came in the page's statement: taken now, totalCount is answered at once,
+    # without a wait (and a task) of its own.
+    total = await counted if counted is not None else None
+
+    async def count() -> int:
+        return total if total is not None else await counts.load((persona_id, kind))
+
+    if answered is not None and wanted is not None:
+        return connection.answered(answered, count, wanted.edges)
     return connection.of(page, to_node, count)
 
 
