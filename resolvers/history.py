@@ -9,6 +9,7 @@ keeps the newest, then fetches the full rows of each kind on the page.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     cast,
@@ -47,7 +49,7 @@ from models.tables import (
     SURVEY_SUBMISSIONS,
 )
 from resolvers.history_json import NODE_TYPES
-from resolvers.pagination import Cursor, Page, PageRequest, Selection, build_page, keyset_select
+from resolvers.pagination import Cursor, Page, PageRequest, Selection, aware_time, build_page, keyset_select
 
 
 class HistoryKind(StrEnum):
@@ -114,8 +116,15 @@ def _json_page_statement(kind: HistoryKind, forward: bool, after: bool, nodes: S
     node = NODE_TYPES[spec.table.name].json(spec.table, nodes)
     if node is None:
         return None
-    columns = [spec.time(), spec.table.c.id, cast(node, JsonDocument).label("node")]
-    return _page_of(kind, forward, after, columns)
+    # The time and id only make cursors, and only the page's ends need theirs (LazyCursors):
+    # they come as text, read when a cursor is made (_cursor_of_text).
+    time, id_ = cast(spec.time(), Text).label("cursor_time"), cast(spec.table.c.id, Text).label("cursor_id")
+    return _page_of(kind, forward, after, [time, id_, cast(node, JsonDocument).label("node")])
+
+
+def _cursor_of_text(row: RowLike) -> Cursor:
+    """The cursor of a JSON page's row, from its time and id as PostgreSQL writes them."""
+    return Cursor(aware_time(row.cursor_time).astimezone(dt.UTC), uuid.UUID(row.cursor_id))
 
 
 def _page_of(kind: HistoryKind, forward: bool, after: bool, columns: list[ColumnElement[Any]]) -> Select[Any]:
@@ -138,7 +147,10 @@ async def history_page(
 ) -> Page[RowLike]:
     """One page of the persona's rows of one kind, newest first."""
     statement = _page_statement(kind, request.forward, request.cursor is not None)
-    return await _read_page(read, statement, org_id, persona_id, kind, request)
+    time_column = KINDS[kind].time_column
+    return await _read_page(
+        read, statement, org_id, persona_id, request, lambda r: Cursor(getattr(r, time_column), r.id)
+    )
 
 
 async def history_json_page(
@@ -149,7 +161,7 @@ async def history_json_page(
     statement = _json_page_statement(kind, request.forward, request.cursor is not None, nodes)
     if statement is None:
         return None
-    return await _read_page(read, statement, org_id, persona_id, kind, request)
+    return await _read_page(read, statement, org_id, persona_id, request, _cursor_of_text)
 
 
 async def _read_page(
@@ -157,15 +169,13 @@ async def _read_page(
     statement: Select[Any],
     org_id: uuid.UUID,
     persona_id: uuid.UUID,
-    kind: HistoryKind,
     request: PageRequest,
+    cursor_of: Callable[[RowLike], Cursor],
 ) -> Page[RowLike]:
     params: dict[str, Any] = {"org_id": org_id, "persona_id": persona_id, "page_limit": request.size + 1}
     if request.cursor is not None:
         params |= {"cursor_time": request.cursor.time, "cursor_id": request.cursor.id}
-    rows = await read(statement, params)
-    time_column = KINDS[kind].time_column
-    return build_page(rows, request, lambda r: Cursor(getattr(r, time_column), r.id))
+    return build_page(await read(statement, params), request, cursor_of)
 
 
 # "count" is a tuple's method on a row: read as "total".

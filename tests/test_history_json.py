@@ -19,10 +19,11 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, bindparam, create_engine, event, select
+from sqlalchemy import Engine, Text, bindparam, cast, create_engine, event, select
 from sqlalchemy.types import BigInteger, DateTime, Uuid
 
 from app import create_app
+from coalesce import row_of
 from database import Database
 from models import (
     Discount,
@@ -37,10 +38,13 @@ from models import (
     SurveySubmission,
 )
 from models import Redemption as RedemptionRow
+from models.base import UTCDateTime
 from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.amounts import cents_to_decimal
+from resolvers.history import _cursor_of_text
 from resolvers.history_json import global_id, iso_time, money
+from resolvers.pagination import Cursor
 from schema.ids import to_global_id
 from settings import Settings
 from tests.factories import make_persona
@@ -84,6 +88,29 @@ def test_leaf_forms_in_sql_are_the_python_ones(
 
     # Then it is what the schema's types serialize: the global id, isoformat(), str(Decimal)
     assert tuple(row) == (to_global_id(type_name, id_), time.isoformat(), str(cents_to_decimal(cents)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    id_=st.uuids(),
+    time=TIMES | st.builds(lambda t: t.replace(microsecond=0), TIMES),
+    zone=st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]),
+)
+def test_a_json_pages_cursor_from_its_text_is_the_row_paths_cursor(
+    postgres: Engine, id_: uuid.UUID, time: dt.datetime, zone: str
+) -> None:
+    # Given a row's time and id, written as text by a session in any time zone (a JSON page's
+    # rows carry them so) and read as values by the driver (a page of rows)
+    stored_time, stored_id = bindparam("time", type_=UTCDateTime()), bindparam("id", type_=Uuid())
+    statement = select(cast(stored_time, Text), cast(stored_id, Text), stored_time, stored_id)
+    with postgres.connect() as conn:
+        conn.exec_driver_sql(f"SET TIME ZONE '{zone}'")
+        time_text, id_text, value, same_id = conn.execute(statement, {"time": time, "id": id_}).one()
+
+    # Then both make the same cursor, to the byte
+    from_text = _cursor_of_text(row_of(("cursor_time", "cursor_id"), [time_text, id_text]))
+    assert from_text == Cursor(value, same_id)
+    assert from_text.encode() == Cursor(value, same_id).encode() == Cursor(time, id_).encode()
 
 
 # ---------------------------------------------------------------- the card's history, both ways
