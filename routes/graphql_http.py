@@ -31,6 +31,7 @@ from routes.http_guards import BodyTooLarge
 from schema.cost import bucket_for, cost_extension
 from schema.errors import BAD_QUERY, BAD_USER_INPUT, FORBIDDEN, INTERNAL_SERVER_ERROR, THROTTLED
 from schema.persisted import PersistedQueries, PersistedQueryError, resolve_document
+from schema.vetted import answer_vetted
 
 if TYPE_CHECKING:
     from app import PersonaGraphQL
@@ -204,6 +205,9 @@ async def serve(request: Request, view: PersonaGraphQL) -> Response:
     is_get = request.method == "GET"
     allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
     context = await view.get_context(request, None)
+    vetted = await answer_vetted(view.schema, query, params.operation_name, params.variables, context)
+    if vetted is not None:
+        return _encode(view, vetted, 200, media, {})
     try:
         result = await view.schema.execute(
             query,

@@ -23,6 +23,8 @@ class Context:
     # Set while the compiled executor runs the request (schema/fast_exec.py): fields may then
     # answer a list already in response form (schema.fast_plan.Completed), which it passes on.
     compiled: bool = False
+    # Set when schema/vetted.py's run of the compiled plan raised: graphql-core answers.
+    plan_failed: bool = False
 
 
 Info = strawberry.Info[Context, None]

@@ -41,7 +41,7 @@ from strawberry.schema.schema_converter import get_arguments
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.info import Info
 
-from schema.fast_plan import PLANS, Complete, Fallback, FieldPlan, Plan, PlanCache, awaitable, compile_plan
+from schema.fast_plan import PLANS, VETTED, Complete, Fallback, FieldPlan, Plan, PlanCache, awaitable, compile_plan
 
 logger = logging.getLogger("personagraph.execution")
 
@@ -263,6 +263,14 @@ async def execute_plan(plan: Plan, strawberry_schema: Any, context: Any, raw_var
         raise
 
 
+def fell_back(app_context: Any, exc: Exception) -> None:
+    """After a compiled run raised: graphql-core answers the request instead."""
+    logger.debug("compiled query fell back to graphql-core: %s", type(exc).__name__)
+    app_context.compiled = False
+    # Loads the plan left half-done (cancelled with their siblings) must not be shared.
+    app_context.loaders.clear()
+
+
 P = TypeVar("P")
 
 
@@ -280,6 +288,7 @@ def plan_for(context: ExecutionContext, plans: PlanCache[P]) -> P | None:
         or context.query is None
         or viewer is None
         or not getattr(getattr(app_context, "settings", None), "fast_execution", False)
+        or getattr(app_context, "plan_failed", False)  # schema/vetted.py ran it: it raised
     ):
         return None
     return plans.get(
@@ -299,12 +308,12 @@ class FastExecution(SchemaExtension):
             try:
                 data = await execute_plan(plan, context.schema, app_context, context.variables)
             except Exception as exc:  # Fallback, a domain error, a bad argument: graphql-core answers
-                logger.debug("compiled query fell back to graphql-core: %s", type(exc).__name__)
-                app_context.compiled = False
-                # Loads the plan left half-done (cancelled with their siblings) must not be shared.
-                app_context.loaders.clear()
+                fell_back(app_context, exc)
             else:
                 context.result = ExecutionResult(data=data, errors=None)
+                assert context.query is not None
+                assert context.graphql_document is not None
+                VETTED.add(context.schema._schema, context.query, context.operation_name, context.graphql_document)
         yield
 
 

@@ -364,3 +364,30 @@ def compile_plan(
 
 
 PLANS = PlanCache(compile_plan)
+
+
+class VettedTexts:
+    """Query texts (with their operation) that passed every check before execution against a
+    schema and were answered by their compiled plan, with their parsed documents: schema/vetted.py
+    answers them again without strawberry's pipeline. The most recently answered are kept."""
+
+    def __init__(self, size: int = PLANS_KEPT) -> None:
+        self.size = size
+        self.documents: OrderedDict[tuple[int, str, str | None], tuple[GraphQLSchema, DocumentNode]] = OrderedDict()
+
+    def add(self, schema: GraphQLSchema, query: str, operation_name: str | None, document: DocumentNode) -> None:
+        keys = [(id(schema), query, operation_name)]
+        if sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) == 1:
+            keys.append((id(schema), query, None))  # asked without a name, the only operation runs
+        for key in keys:
+            self.documents[key] = (schema, document)  # held: the schema's id stays its own
+            self.documents.move_to_end(key)
+        while len(self.documents) > self.size:
+            self.documents.popitem(last=False)
+
+    def get(self, schema: GraphQLSchema, query: str, operation_name: str | None) -> DocumentNode | None:
+        found = self.documents.get((id(schema), query, operation_name))
+        return found[1] if found is not None and found[0] is schema else None
+
+
+VETTED = VettedTexts()
