@@ -164,13 +164,17 @@ class Run:
         return field.base_resolver(*args, **kwargs)
 
     def call(self, f: FieldPlan, source: Any) -> Any:
-        """A resolver without arguments, called as get_arguments would (FieldPlan.direct)."""
+        """A resolver called as get_arguments would call it (FieldPlan.direct)."""
         direct, resolver = f.direct, f.field.base_resolver  # type: ignore[union-attr]
         assert direct is not None
         assert resolver is not None
         kwargs = dict.fromkeys(direct.source_names, source)
         if direct.info_name is not None:
             kwargs[direct.info_name] = self.info(f)
+        if direct.arguments:
+            assert f.definition is not None
+            given = get_argument_values(f.definition, f.nodes[0], self.variables)
+            kwargs.update((python_name, given[name]) for name, python_name in direct.arguments if name in given)
         return resolver(source, **kwargs) if direct.takes_self else resolver(**kwargs)
 
     def info(self, f: FieldPlan) -> Info[Any, Any]:

@@ -46,11 +46,11 @@ from graphql import (
     is_abstract_type,
     is_leaf_type,
 )
-from strawberry.extensions.field_extension import FieldExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 from permissions.fields import PermissionCheck
+from schema.direct_call import DirectCall, direct_call
 
 if TYPE_CHECKING:
     from schema.fast_exec import Run
@@ -76,8 +76,9 @@ class FieldPlan:
     parent: GraphQLObjectType | None
     complete: Complete
     takes_arguments: bool
-    # A resolver without arguments (nor an extension that reshapes them): called as strawberry's
-    # get_arguments would call it, with no conversion, and one Info per field and request.
+    # A resolver whose arguments strawberry would pass on unconverted (scalars, or none), nor an
+    # extension that reshapes them: called as get_arguments would call it (schema/direct_call.py),
+    # with one Info per field and request.
     direct: DirectCall | None = None
     # A plain attribute of a leaf type: its completed value is final (never awaitable).
     plain_leaf: bool = False
@@ -183,7 +184,7 @@ class Compiler(FieldCollector):
             parent=parent,
             complete=complete,
             takes_arguments=bool(definition.args),
-            direct=None if basic or definition.args else _direct_call(field),
+            direct=None if basic else direct_call(field, definition),
             plain_leaf=basic and is_leaf_type(get_named_type(definition.type)),
         )
 
@@ -285,26 +286,6 @@ def serializer(type_: GraphQLLeafType) -> Callable[[Any], Any]:
 
         return enum_name
     return serialize
-
-
-@dataclass(frozen=True, slots=True)
-class DirectCall:
-    """How get_arguments passes what a resolver without arguments asks for: the source as `self`
-    and under its root/parent parameter names, the Info under its name."""
-
-    takes_self: bool
-    source_names: tuple[str, ...]
-    info_name: str | None
-
-
-def _direct_call(field: StrawberryField) -> DirectCall | None:
-    resolver = field.base_resolver
-    assert resolver is not None
-    if field.arguments or any(type(e).map_arguments is not FieldExtension.map_arguments for e in field.extensions):
-        return None
-    sources = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)
-    info = resolver.info_parameter
-    return DirectCall(resolver.self_parameter is not None, sources, info.name if info is not None else None)
 
 
 def _leaf_identity(value: Any, _run: Run) -> Any:

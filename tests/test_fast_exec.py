@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import strawberry.schema.schema as strawberry_schema
 from graphql import parse
+from strawberry.schema.schema_converter import get_arguments
 
 from models import Organization
 from permissions.matrix import ROLE_PERMISSIONS, Role
@@ -106,3 +107,36 @@ async def test_what_the_plan_cannot_answer_gets_graphql_cores_errors(
     assert paged["errors"][0]["path"] == ["persona", "history", "orders"]
     assert paged["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert paged["data"] == {"persona": {"history": {"orders": None}}}
+
+
+async def test_resolvers_with_scalar_arguments_are_called_by_the_executor_itself(
+    client_for: ClientFactory, db: Any, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given strawberry's argument conversion, watched
+    converted: list[str] = []
+
+    def watched(*, field: Any, **kwargs: Any) -> Any:
+        converted.append(field.python_name)
+        return get_arguments(field=field, **kwargs)
+
+    monkeypatch.setattr("schema.fast_exec.get_arguments", watched)
+    made = await make_persona(db, org, email="ada@example.com")
+    owner = await client_for(Role.OWNER)
+    variables = {"id": to_global_id("Persona", made.id)}
+
+    # When the card is read (persona(id:), each history connection's first:), pages given and not
+    card = await owner.data(CARD, variables)
+    paged = await owner.data(
+        "query ($id: ID!) { persona(id: $id) { history { orders(first: 1) { totalCount } points { totalCount } } } }",
+        variables,
+    )
+
+    # Then it answers, and none of those went through strawberry's conversion (scalars only)
+    assert card["persona"]["id"] == variables["id"]
+    assert paged["persona"]["history"] == {"orders": {"totalCount": 0}, "points": {"totalCount": 0}}
+    assert converted == []
+
+    # While an argument strawberry converts (a list of enums) still goes through it
+    kinds = "query ($id: ID!) { persona(id: $id) { timeline(first: 5, kinds: [ORDER]) { nodes { __typename } } } }"
+    assert (await owner.data(kinds, variables))["persona"]["timeline"] == {"nodes": []}
+    assert converted == ["timeline"]
