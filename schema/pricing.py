@@ -67,6 +67,7 @@ class _Plan:
         self._merged: dict[tuple[int, ...], SelectionSetNode] = {}
         self._connections: dict[tuple[int, str], bool] = {}
         self._priced: dict[tuple[int, str], list[tuple[str, list[FieldNode]]]] = {}
+        self._facts: dict[Any, tuple[Sequence[FieldNode], tuple[GraphQLNamedType, SelectionSetNode, bool] | None]] = {}
         # Static prices by (operation, page-size variables): a repeated operation costs a lookup.
         self.static_costs: dict[tuple[int, tuple[tuple[str, int], ...]], int] = {}
         # Prices of selections with no connection below: no variable changes them.
@@ -140,6 +141,21 @@ class _Plan:
         if is_abstract_type(parent):
             return list(self.schema.get_possible_types(parent))
         return [parent]
+
+    def facts(
+        self, nodes: Sequence[FieldNode], parent: GraphQLNamedType
+    ) -> tuple[GraphQLNamedType, SelectionSetNode, bool] | None:
+        """What pricing a field needs, worked out once per document: its named type, its merged
+        selection and whether it is a connection; None for a field that costs nothing
+        (a leaf, __typename, or one validation has refused)."""
+        key = (tuple(map(id, nodes)), parent.name)
+        found = self._facts.get(key)
+        if found is None:
+            definition = self.definition(parent, nodes[0].name.value)
+            named = get_named_type(definition.type) if definition is not None else None
+            facts = None if named is None or is_leaf_type(named) else (named, self.merged(nodes), is_connection(named))
+            found = self._facts[key] = (nodes, facts)  # holds the nodes: their ids stay theirs
+        return found[1]
 
     def definition(self, parent: GraphQLNamedType, name: str) -> Any:
         if name in _META_FIELDS and parent is self.schema.query_type:
@@ -248,14 +264,11 @@ class _Pricing:
         return total
 
     def field(self, nodes: Sequence[FieldNode], parent: GraphQLNamedType, value: Any) -> int:
-        definition = self.plan.definition(parent, nodes[0].name.value)
-        if definition is None:
-            return 0  # __typename, or a field validation has already refused
-        named = get_named_type(definition.type)
-        if is_leaf_type(named):
-            return 0
-        merged = self.plan.merged(nodes)
-        if is_connection(named):
+        facts = self.plan.facts(nodes, parent)
+        if facts is None:
+            return 0  # a leaf, __typename, or a field validation has already refused
+        named, merged, connection = facts
+        if connection:
             return self._connection(nodes[0], merged, named, value)
         if value is None:
             return OBJECT_COST

@@ -112,8 +112,6 @@ async def test_a_text_answered_once_is_answered_again_past_the_pipeline_with_the
         cost, reference_cost = body["extensions"]["cost"], reference["extensions"]["cost"]
         assert cost["requestedQueryCost"] == reference_cost["requestedQueryCost"]
         assert cost["actualQueryCost"] == reference_cost["actualQueryCost"]
-        # The bucket was charged the actual cost, as the pipeline charges it
-        assert cost["throttleStatus"]["currentlyAvailable"] <= reference_cost["throttleStatus"]["currentlyAvailable"]
 
 
 async def test_a_failure_while_running_a_vetted_text_gets_the_pipelines_answer_and_one_run(
