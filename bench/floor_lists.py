@@ -142,7 +142,8 @@ def _like(word: str) -> str:
 
 
 def search_conditions(query: str | None, region_code: str = "1") -> tuple[str, str, dict[str, object]]:
-    """(WHERE, rank, parameters) for what the benchmark types into the search bar.
+    """(WHERE, rank, parameters) for what the benchmark types into the search bar; rank
+    ONE_WORD for one name word (its first page: one_word_top).
 
     The floor understands just the forms the benchmark sends: a phone, an
     email, a "quoted name", name words, and `tag:NAME points>=N`."""
@@ -194,7 +195,44 @@ def search_conditions(query: str | None, region_code: str = "1") -> tuple[str, s
             f"CASE WHEN trim({FULL_NAME}) = %(typed)s THEN 0 WHEN {' AND '.join(whole)} THEN 1"
             f" WHEN {' AND '.join(starts)} THEN 2 ELSE 3 END"
         )
+        if len(words) == 1:
+            rank = ONE_WORD
     return " AND ".join(conditions), rank, params
+
+
+ONE_WORD = "one word"
+
+
+def _newest_of_part(name: str) -> str:
+    return (
+        f"SELECT c.* FROM parts, LATERAL (SELECT p.id, p.created_at, parts.rank FROM personas p WHERE {LISTED}"
+        f" AND lower(p.{name}) = parts.part ORDER BY p.created_at DESC, p.id DESC LIMIT %(first)s + 1) c"
+    )
+
+
+def one_word_top() -> str:
+    """One name word's first page (id, created_at, rank, total) from the organization's name parts,
+    as the app reads it (resolvers/search_names.py): the newest personas of each part holding the
+    word and those named exactly it, then the best rank of each; the total from the name indexes."""
+    parts = (
+        "SELECT part, CASE WHEN ' ' || part || ' ' LIKE %(i0)s THEN 1 WHEN ' ' || part LIKE %(s0)s THEN 2"
+        " ELSE 3 END AS rank FROM persona_name_parts WHERE org_id = %(org)s AND part LIKE %(w0)s"
+    )
+    exact = (
+        f"SELECT p.id, p.created_at, 0 FROM personas p WHERE {LISTED} AND trim({FULL_NAME}) = %(typed)s"
+        " ORDER BY p.created_at DESC, p.id DESC LIMIT %(first)s + 1"
+    )
+    by_first = f"SELECT count(*) FROM parts JOIN personas p ON {LISTED} AND lower(p.first_name) = parts.part"
+    by_last = (
+        f"SELECT count(*) FROM parts JOIN personas p ON {LISTED} AND lower(p.last_name) = parts.part"
+        " AND (lower(p.first_name) = ANY(ARRAY(SELECT part FROM parts))) IS NOT TRUE"
+    )
+    return (
+        f"WITH parts AS MATERIALIZED ({parts}), candidates AS ({_newest_of_part('first_name')}"
+        f" UNION ALL {_newest_of_part('last_name')} UNION ALL ({exact}))"
+        f" SELECT id, created_at, min(rank) AS rank, ({by_first}) + ({by_last}) AS total FROM candidates"
+        " GROUP BY id, created_at ORDER BY min(rank), created_at DESC, id DESC LIMIT %(first)s + 1"
+    )
 
 
 def personas_statement(where: str, rank: str) -> str:
@@ -214,6 +252,8 @@ def personas_statement(where: str, rank: str) -> str:
         matches = f"SELECT p.id, p.created_at, {rank} AS rank, count(*) OVER () AS total FROM personas p WHERE {where}"
         order = "m.rank, m.created_at DESC, m.id DESC"
         top = f"SELECT m.* FROM ({matches}) m ORDER BY {order} LIMIT %(first)s + 1"
+        if rank == ONE_WORD:
+            top = one_word_top()
         page = (
             "SELECT p.*, m.rank, m.total, row_number() OVER (ORDER BY m.rank, p.created_at DESC, p.id DESC) AS rn,"
             f" {PERSONA_NODE} AS node FROM ({top}) m JOIN personas p ON p.org_id = %(org)s AND p.id = m.id"

@@ -220,6 +220,15 @@ def _history_counts_sql() -> str:
     )
 
 
+# models.NamePart for the loaded organization, as its triggers keep it.
+NAME_PARTS_SQL = (
+    "INSERT INTO persona_name_parts (org_id, part)"
+    " SELECT org_id, lower(first_name) FROM personas WHERE org_id = %(org)s AND first_name IS NOT NULL"
+    " UNION SELECT org_id, lower(last_name) FROM personas WHERE org_id = %(org)s AND last_name IS NOT NULL"
+    " ON CONFLICT DO NOTHING"
+)
+
+
 def existing(url: str, slug: str) -> uuid.UUID | None:
     with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute("SELECT id FROM organizations WHERE slug = %s", (slug,)).fetchone()
@@ -280,13 +289,15 @@ def generate(
             cur.execute(statement)
         # The replica role kept the history counts' triggers (migration 0005) off too: counted once.
         cur.execute(_history_counts_sql(), {"org": org.org_id})
+        # And the name parts' (migration 0006): listed once.
+        cur.execute(NAME_PARTS_SQL, {"org": org.org_id})
         conn.commit()
     copied = time.perf_counter() - started
     if not checked:
         say("foreign keys were not checked row by row (session_replication_role = replica)")
     say(f"copied {sum(rows.values()):,} rows in {copied:.1f}s ({sum(rows.values()) / copied:,.0f} rows/s); analyzing")
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        for table in TABLES:
+        for table in (*TABLES, "persona_name_parts"):
             conn.execute(f"VACUUM (ANALYZE) {table}")
     seconds = time.perf_counter() - started
     result = Generated(uuid.UUID(org.org_id), slug, rows, seconds, reused=False)

@@ -8,6 +8,7 @@ from models.organization import ApiKey, AuditEntry, IdempotencyRecord, Organizat
 from models.persona import Consent, ConsentEvent, CustomAttribute, IdentityKey, Persona, PersonaTag, SignupSubmission
 from models.points import LegacyPointImport, PersonaRollup, PointsEntry, PurchaseCount
 from models.privacy import PrivacyRequest, Suppression
+from models.search import NamePart
 
 __all__ = [
     "ApiKey",
@@ -23,6 +24,7 @@ __all__ = [
     "LegacyPointImport",
     "Merge",
     "Message",
+    "NamePart",
     "Order",
     "OrderLine",
     "Organization",

@@ -13,6 +13,7 @@ from models.organization import ApiKey, AuditEntry, IdempotencyRecord, Organizat
 from models.persona import Consent, ConsentEvent, CustomAttribute, IdentityKey, Persona, PersonaTag, SignupSubmission
 from models.points import LegacyPointImport, PersonaRollup, PointsEntry, PurchaseCount
 from models.privacy import PrivacyRequest, Suppression
+from models.search import NamePart
 
 
 def table_of(model: type) -> Table:
@@ -35,6 +36,7 @@ KEYS = table_of(IdentityKey)
 LEGACY = table_of(LegacyPointImport)
 MERGES = table_of(Merge)
 MESSAGES = table_of(Message)
+NAME_PARTS = table_of(NamePart)
 ORDERS = table_of(Order)
 ORDER_LINES = table_of(OrderLine)
 ORGANIZATIONS = table_of(Organization)

@@ -16,7 +16,9 @@ tombstone still holds the traits it had):
 - free-text notes on points entries (staff may have typed a name there);
 - in merge records: the reason (it names the matched phone or email) and the
   recorded identity keys, attribute values, tags and filled traits. Such a
-  merge can no longer be undone (undoMerge refuses erased personas anyway).
+  merge can no longer be undone (undoMerge refuses erased personas anyway);
+- the search's name parts (models/search.py) that no persona of the
+  organization has any more (the erased names, and any name they had before).
 
 What stays: orders and their lines, points entries (kind, amount, balance),
 redemptions, rollups, consents and their history (statuses and times, no
@@ -47,6 +49,7 @@ from models import (
     SurveySubmission,
 )
 from models.base import utcnow
+from resolvers.search_names import forget_unused_name_parts, lock_name_parts
 
 # Persona traits that identify or describe the person.
 ERASED_TRAITS = (
@@ -78,6 +81,8 @@ async def erase_personas(session: AsyncSession, org_id: uuid.UUID, persona_ids: 
     if not ids:
         return []
     await session.flush()
+    # Before any persona is locked, so that no writer waits for one while holding the lock shared.
+    await lock_name_parts(session)
     # Locked in id order (as merges lock), so a merge or undo touching them waits for the erasure.
     await session.execute(
         select(col(Persona.id))
@@ -89,6 +94,7 @@ async def erase_personas(session: AsyncSession, org_id: uuid.UUID, persona_ids: 
     for start in range(0, len(ids), CHUNK):
         await _erase_chunk(session, org_id, ids[start : start + CHUNK], now)
     await _redact_merges(session, org_id, ids)
+    await forget_unused_name_parts(session, org_id)
     # ORM instances the caller holds must not write the old values back.
     for persona in list(session.identity_map.values()):
         if isinstance(persona, Persona) and persona.org_id == org_id and persona.id in ids:

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from models.tables import PERSONAS, ROLLUPS, TAGS
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
+from resolvers.search_names import first_page
 from resolvers.search_sql import CompiledSearch, template_conditions
 from resolvers.search_terms import FULL_NAME, Dialect, Executor, relevance
 
@@ -159,6 +160,9 @@ def _page_statement(
     (the window counts what the WHERE matches, before the cursor would cut it). A
     ranked search has its own statement (_ranked_page_statement)."""
     if search.rank is not None:
+        if search.one_word is not None and request.cursor is None and request.forward:
+            page, total = first_page(search.one_word, request.size + 1)
+            return _whole_personas(page, page.c.rank, request, _carried(carry, sqlite), total if with_total else None)
         return _ranked_page_statement(
             search, search.rank, request, with_total=with_total, carry=_carried(carry, sqlite)
         )
@@ -209,11 +213,20 @@ def _ranked_page_statement(
     order = _order(m[_RANK], m.created_at, m.id, request, ranked=True)
     page_rows = page_stmt.order_by(*order).limit(request.size + 1).subquery("search_page")
     page = page_rows.c
-    extra = [page[_RANK], *carry] + ([page[_TOTAL]] if with_total else [])
+    return _whole_personas(page_rows, page[_RANK], request, carry, page[_TOTAL] if with_total else None)
+
+
+def _whole_personas(
+    page_rows: Subquery, rank: Any, request: SearchPageRequest, carry: list[Any], total: Any | None
+) -> Select[Any]:
+    """The page's personas (org_id, id, created_at of `page_rows`) as whole rows, in its order,
+    with their relevance, what they carry and the count."""
+    page = page_rows.c
+    extra = [rank.label(_RANK), *carry] + ([total.label(_TOTAL)] if total is not None else [])
     return (
         select(PERSONAS, *extra)
         .join_from(PERSONAS, page_rows, and_(P.org_id == page.org_id, P.id == page.id))
-        .order_by(*_order(page[_RANK], page.created_at, page.id, request, ranked=True))
+        .order_by(*_order(rank, page.created_at, page.id, request, ranked=True))
     )
 
 

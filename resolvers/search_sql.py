@@ -33,6 +33,7 @@ from resolvers.search import (
     parse_search,
     phone_e164,
 )
+from resolvers.search_names import OneWord
 from resolvers.search_terms import (
     FULL_NAME,
     Dialect,
@@ -105,6 +106,8 @@ class CompiledSearch:
     # The bare name words that `rank` ranks by (relevance(FULL_NAME, name_words)).
     name_words: tuple[str, ...] = ()
     template: SearchTemplate | None = None
+    # One name word and nothing else, on PostgreSQL: its first page comes from the name parts.
+    one_word: OneWord | None = None
 
 
 _TEMPLATE_ORG = bindparam("search_org", type_=P.org_id.type)
@@ -191,7 +194,10 @@ def compile_search(
     conditions += [name_contains(word) for word in query.name_words]
     rank = relevance(FULL_NAME, query.name_words) if query.name_words else None
     selective = any(isinstance(t, Email | Phone | ExactName) for t in query.terms)
-    return CompiledSearch(conditions, rank, selective, query.name_words)
+    one_word = None
+    if len(query.name_words) == 1 and not query.terms and not with_pii and not dialect.sqlite:
+        one_word = OneWord(org_id, query.name_words[0], include_archived=include_archived)
+    return CompiledSearch(conditions, rank, selective, query.name_words, one_word=one_word)
 
 
 async def compile_for_org(

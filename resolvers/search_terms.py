@@ -107,18 +107,23 @@ def _like_escape(word: str) -> str:
 
 
 def name_contains(word: str) -> ColumnElement[bool]:
-    return FULL_NAME.like(func.lower(literal(f"%{_like_escape(word)}%")), escape="\\")
+    return contains(FULL_NAME, word)
+
+
+def contains(text: ColumnElement[str], word: str) -> ColumnElement[bool]:
+    """The (lower-cased) text holds the word, case-insensitively."""
+    return text.like(func.lower(literal(f"%{_like_escape(word)}%")), escape="\\")
 
 
 # With a space before (and after) the name, a word of it is a space and the word (and a
 # space): one LIKE per word asks what four (whole word) or two (word start) would.
-def _whole_word(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
+def whole_word(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
     """The word whole: the name is it, starts with it and a space, ends with a space and it, or holds it spaced."""
     spaced = _SPACE.concat(name).concat(_SPACE)
     return spaced.like(func.lower(literal(f"% {_like_escape(word)} %")), escape="\\")
 
 
-def _word_start(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
+def word_start(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
     """A word of the name starts with it: the name starts with it, or a space and it occur."""
     return _SPACE.concat(name).like(func.lower(literal(f"% {_like_escape(word)}%")), escape="\\")
 
@@ -128,8 +133,8 @@ def relevance(name: ColumnElement[str], words: Sequence[str]) -> ColumnElement[i
     0 the exact name typed, 1 every word whole, 2 every word starting a word, 3 the rest."""
     return case(
         (func.trim(name) == func.lower(literal(" ".join(words))), 0),
-        (and_(*(_whole_word(name, w) for w in words)), 1),
-        (and_(*(_word_start(name, w) for w in words)), 2),
+        (and_(*(whole_word(name, w) for w in words)), 1),
+        (and_(*(word_start(name, w) for w in words)), 2),
         else_=3,
     )
 
