@@ -36,10 +36,13 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    BindParameter,
     ColumnElement,
+    String,
     Subquery,
     and_,
     any_,
+    bindparam,
     case,
     func,
     literal,
@@ -52,7 +55,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import NAME_PARTS, PERSONAS
 from resolvers.persona import listed_personas
-from resolvers.search_terms import FULL_NAME, Dialect, contains, whole_word, word_start
+from resolvers.search_terms import (
+    FULL_NAME,
+    Dialect,
+    holds,
+    spaced,
+    spaced_before,
+    starting,
+    whole,
+    within,
+)
 
 P = PERSONAS.c
 # Every statement writing personas takes this advisory lock shared (a trigger of migration 0006,
@@ -68,20 +80,38 @@ class OneWord:
     word: str
     include_archived: bool
 
+    def params(self) -> dict[str, Any]:
+        """The values first_page's statement binds."""
+        word = self.word
+        return {_ORG.key: self.org_id, "name_within": within(word), "name_whole": whole(word)} | {
+            "name_starting": starting(word),
+            _WORD.key: word,
+        }
 
-def _parts(search: OneWord) -> CTE:
+
+# first_page's statement is built once per shape and binds the search's values (building it
+# took longer than running it: ~6 ms of Python against ~3 ms of SQL for a common word).
+_ORG = bindparam("name_org", type_=P.org_id.type)
+_WORD = bindparam("name_word", type_=String())
+
+
+def _pattern(name: str) -> BindParameter[str]:
+    return bindparam(name, type_=String())
+
+
+def _parts() -> CTE:
     """The organization's name parts holding the word, each with the rank it gives."""
     part = NAME_PARTS.c.part
-    rank = case((whole_word(part, search.word), 1), (word_start(part, search.word), 2), else_=3)
+    rank = case(
+        (holds(spaced(part), _pattern("name_whole")), 1),
+        (holds(spaced_before(part), _pattern("name_starting")), 2),
+        else_=3,
+    )
     return (
         select(part, rank.label("rank"))
-        .where(NAME_PARTS.c.org_id == search.org_id, contains(part, search.word))
+        .where(NAME_PARTS.c.org_id == _ORG, holds(part, _pattern("name_within")))
         .cte("search_parts")
     )
-
-
-def _listed(search: OneWord) -> list[ColumnElement[bool]]:
-    return list(listed_personas(search.org_id, include_archived=search.include_archived))
 
 
 def _newest(conditions: Sequence[ColumnElement[bool]], rank: Any, size: int) -> Any:
@@ -94,16 +124,16 @@ def _newest(conditions: Sequence[ColumnElement[bool]], rank: Any, size: int) -> 
     )
 
 
-def first_page(search: OneWord, size: int) -> tuple[Subquery, ColumnElement[int]]:
+def first_page(include_archived: bool, size: int) -> tuple[Subquery, ColumnElement[int]]:
     """The first `size` matches, best rank then newest first (org_id, id, created_at, rank),
-    and the count of every match."""
-    parts = _parts(search)
-    listed = _listed(search)
+    and the count of every match; the values bound are OneWord.params()."""
+    parts = _parts()
+    listed = list(listed_personas(_ORG, include_archived=include_archived))
     candidates = []
     for name in (P.first_name, P.last_name):
         newest = _newest([*listed, func.lower(name) == parts.c.part], parts.c.rank, size).lateral()
         candidates.append(select(newest).select_from(parts).join(newest, true()))
-    exact = func.trim(FULL_NAME) == func.lower(literal(search.word))
+    exact = func.trim(FULL_NAME) == func.lower(_WORD)
     candidates.append(_newest([*listed, exact], literal(0), size))
     found = union_all(*candidates).subquery("search_candidates").c
     best = func.min(found.rank)

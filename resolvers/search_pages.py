@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from models.tables import PERSONAS, ROLLUPS, TAGS
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
-from resolvers.search_names import first_page
+from resolvers.search_names import OneWord, first_page
 from resolvers.search_sql import CompiledSearch, template_conditions
 from resolvers.search_terms import FULL_NAME, Dialect, Executor, relevance
 
@@ -160,9 +160,6 @@ def _page_statement(
     (the window counts what the WHERE matches, before the cursor would cut it). A
     ranked search has its own statement (_ranked_page_statement)."""
     if search.rank is not None:
-        if search.one_word is not None and request.cursor is None and request.forward:
-            page, total = first_page(search.one_word, request.size + 1)
-            return _whole_personas(page, page.c.rank, request, _carried(carry, sqlite), total if with_total else None)
         return _ranked_page_statement(
             search, search.rank, request, with_total=with_total, carry=_carried(carry, sqlite)
         )
@@ -235,7 +232,8 @@ def _page(rows: Sequence[Row[Any]], request: SearchPageRequest) -> Page[Row[Any]
 
 
 # First pages of templated searches (search_sql.SearchTemplate), by (shape, size, total, carry,
-# dialect): built once, each search binds its values. Page sizes are the client's: kept bounded.
+# dialect), and of one-word searches (search_names.first_page): built once, each search binds its
+# values. Page sizes are the client's: kept bounded.
 _TEMPLATED_PAGES: dict[tuple[Any, ...], Select[Any]] = {}
 TEMPLATED_PAGES_KEPT = 512
 
@@ -244,6 +242,8 @@ def _statement(
     search: CompiledSearch, request: SearchPageRequest, *, with_total: bool, carry: Carry, sqlite: bool
 ) -> tuple[Select[Any], dict[str, Any]]:
     """The page's statement and the values it binds."""
+    if search.one_word is not None and request.cursor is None and request.forward:
+        return _one_word_first_page(search.one_word, request, with_total, carry), search.one_word.params()
     template = search.template
     if template is None or request.cursor is not None:
         return _page_statement(search, request, with_total=with_total, carry=carry, sqlite=sqlite), {}
@@ -256,6 +256,20 @@ def _statement(
         stmt = _page_statement(named, request, with_total=with_total, carry=carry, sqlite=sqlite)
         _TEMPLATED_PAGES[key] = stmt
     return stmt, template.params
+
+
+def _one_word_first_page(one_word: OneWord, request: SearchPageRequest, with_total: bool, carry: Carry) -> Select[Any]:
+    """One name word's first page (PostgreSQL), from its name parts: search_names.first_page."""
+    key = ("one word", one_word.include_archived, request.size, with_total, carry)
+    stmt = _TEMPLATED_PAGES.get(key)
+    if stmt is None:
+        if len(_TEMPLATED_PAGES) >= TEMPLATED_PAGES_KEPT:
+            _TEMPLATED_PAGES.clear()
+        page, total = first_page(one_word.include_archived, request.size + 1)
+        carried = _carried(carry, sqlite=False)
+        stmt = _whole_personas(page, page.c.rank, request, carried, total if with_total else None)
+        _TEMPLATED_PAGES[key] = stmt
+    return stmt
 
 
 async def search_page(

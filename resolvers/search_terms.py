@@ -110,22 +110,47 @@ def name_contains(word: str) -> ColumnElement[bool]:
     return contains(FULL_NAME, word)
 
 
+# What a word is looked for as, in LIKE's terms: within the text, whole, at a word's start.
+def within(word: str) -> str:
+    return f"%{_like_escape(word)}%"
+
+
+def whole(word: str) -> str:
+    return f"% {_like_escape(word)} %"
+
+
+def starting(word: str) -> str:
+    return f"% {_like_escape(word)}%"
+
+
+def holds(text: ColumnElement[str], pattern: Value) -> ColumnElement[bool]:
+    """The (lower-cased) text matches a pattern of the above, case-insensitively."""
+    return text.like(func.lower(_bound(pattern)), escape="\\")
+
+
 def contains(text: ColumnElement[str], word: str) -> ColumnElement[bool]:
-    """The (lower-cased) text holds the word, case-insensitively."""
-    return text.like(func.lower(literal(f"%{_like_escape(word)}%")), escape="\\")
+    return holds(text, within(word))
 
 
 # With a space before (and after) the name, a word of it is a space and the word (and a
 # space): one LIKE per word asks what four (whole word) or two (word start) would.
+def spaced(name: ColumnElement[str]) -> ColumnElement[str]:
+    """The name with a space either side: whole(word) finds the word whole in it (the name is it,
+    starts with it and a space, ends with a space and it, or holds it spaced)."""
+    return _SPACE.concat(name).concat(_SPACE)
+
+
+def spaced_before(name: ColumnElement[str]) -> ColumnElement[str]:
+    """The name after a space: starting(word) finds a word of it starting with the word."""
+    return _SPACE.concat(name)
+
+
 def whole_word(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
-    """The word whole: the name is it, starts with it and a space, ends with a space and it, or holds it spaced."""
-    spaced = _SPACE.concat(name).concat(_SPACE)
-    return spaced.like(func.lower(literal(f"% {_like_escape(word)} %")), escape="\\")
+    return holds(spaced(name), whole(word))
 
 
 def word_start(name: ColumnElement[str], word: str) -> ColumnElement[bool]:
-    """A word of the name starts with it: the name starts with it, or a space and it occur."""
-    return _SPACE.concat(name).like(func.lower(literal(f"% {_like_escape(word)}%")), escape="\\")
+    return holds(spaced_before(name), starting(word))
 
 
 def relevance(name: ColumnElement[str], words: Sequence[str]) -> ColumnElement[int]:

@@ -27,7 +27,7 @@ from models.tables import NAME_PARTS, PERSONAS
 from resolvers.organizations import create_organization
 from resolvers.search import parse_search
 from resolvers.search_names import NAME_PARTS_LOCK
-from resolvers.search_pages import Carry, SearchPageRequest, _page_statement
+from resolvers.search_pages import Carry, SearchPageRequest, _statement
 from resolvers.search_sql import compile_search
 from resolvers.search_terms import Dialect
 from settings import Settings
@@ -166,8 +166,9 @@ async def test_a_one_word_first_page_is_the_whole_rankings_first_page(
         # When the first page is read from the name parts, and ranked the whole way
         pages = []
         for compiled in (search, whole):
-            stmt = _page_statement(compiled, request, with_total=True, carry=Carry(points=True, tags=True))
-            pages.append([(r.id, r.search_rank, r.search_total) for r in (await conn.execute(stmt)).all()])
+            carry = Carry(points=True, tags=True)
+            stmt, params = _statement(compiled, request, with_total=True, carry=carry, sqlite=False)
+            pages.append([(r.id, r.search_rank, r.search_total) for r in (await conn.execute(stmt, params)).all()])
     # Then both give the same personas, ranks, order and count
     assert pages[0] == pages[1]
 
@@ -181,8 +182,10 @@ async def test_a_one_word_first_page_reads_no_persona_row(names_db: Database) ->
         await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE personas"))
     async with names_db.read() as conn:
         search = compile_search(parse_search("ann"), org_id, Dialect(sqlite=False))
-        stmt = _page_statement(search, SearchPageRequest.from_args(first=20), with_total=True)
-        sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        stmt, params = _statement(
+            search, SearchPageRequest.from_args(first=20), with_total=True, carry=Carry(), sqlite=False
+        )
+        sql = str(stmt.params(params).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         # (At this size the planner may still prefer the heap; at a million personas it does not.)
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
         await conn.execute(text("SET LOCAL enable_bitmapscan = off"))
