@@ -358,9 +358,9 @@ def import_csv(run: Run, url: str, slug: str) -> list[dict[str, Any]]:
         )
     if out:
         best = out[-1].get("past_startup_rows_per_s") or out[-1]["rows_per_s"]
-        hours = 1_000_000 / best / 3600
+        minutes = 1_000_000 / best / 60
         run.skip(
-            f"CSV import of 1M rows: not in this run (at {best:,.0f} rows/s it would take {hours:.1f} h); "
+            f"CSV import of 1M rows: not in this run (at {best:,.0f} rows/s it would take {minutes:,.0f} min); "
             "`python -m bench.csv_import_memory --rows 1000000 --postgres` measures it"
         )
     return out
