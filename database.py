@@ -20,6 +20,7 @@ from coalesce import (
     COALESCE_TURNS,
     Mismatch,
     RowLike,
+    Shape,
     Statement,
     Waiting,
     combined,
@@ -243,6 +244,11 @@ class Database:
         async with self.read() as conn:
             return await select_rows(conn, statement, params)
 
+    def enqueue(self, statement: Statement, params: Mapping[str, Any] | None = None) -> Awaitable[list[RowLike]]:
+        """select() started now, to be awaited later: statements enqueued one after the other
+        without a wait between them go out together where reads coalesce."""
+        return asyncio.ensure_future(self.select(statement, params))
+
     def for_request(self) -> RequestDatabase:
         """The same database for one request, whose reads share one connection."""
         return RequestDatabase(self)
@@ -321,12 +327,24 @@ class RequestDatabase(Database):
         shape = shape_of(statement, self.engine.dialect) if self.coalesce_reads else None
         if shape is None:
             return await super().select(statement, params)
+        return await self._coalesced(statement, params, shape)
+
+    def enqueue(self, statement: Statement, params: Mapping[str, Any] | None = None) -> Awaitable[list[RowLike]]:
+        shape = shape_of(statement, self.engine.dialect) if self.coalesce_reads else None
+        if shape is None:
+            return super().enqueue(statement, params)
+        return self._coalesced(statement, params, shape)
+
+    def _coalesced(
+        self, statement: Statement, params: Mapping[str, Any] | None, shape: Shape
+    ) -> asyncio.Future[list[RowLike]]:
+        """The statement among the reads going out together; its rows when they are in."""
         loop = asyncio.get_running_loop()
         waiting = Waiting(statement, params or {}, shape, loop.create_future())
         self._waiting.append(waiting)
         if len(self._waiting) == 1:
             loop.call_soon(self._flush_after, COALESCE_TURNS)
-        return await waiting.future
+        return waiting.future
 
     def _flush_after(self, turns: int) -> None:
         if turns > 1:

@@ -130,21 +130,39 @@ async def memberships_by(
     audiences: Sequence[Any],
 ) -> dict[uuid.UUID, list[Any]]:
     """memberships() with the statements sent by `run` (e.g. a request's coalesced reads)."""
-    found: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if not persona_ids:
-        return found
+        return defaultdict(list)
     ids = list(persona_ids)
-    hits: set[tuple[int, uuid.UUID]] = set()
-    for start in range(0, len(audiences), AUDIENCES_PER_STATEMENT):
-        chunk = list(enumerate(audiences))[start : start + AUDIENCES_PER_STATEMENT]
-        stmt = membership_statement(chunk, org_id, dialect)
-        if stmt is not None:
-            hits.update((int(r.audience), r.persona_id) for r in await run(stmt, {"persona_ids": ids}))
+    found = [await run(stmt, {"persona_ids": ids}) for stmt in membership_statements(audiences, org_id, dialect)]
+    return members(found, audiences, ids)
+
+
+def membership_statements(audiences: Sequence[Any], org_id: uuid.UUID, dialect: Dialect) -> list[Any]:
+    """The statements that find the audiences' members among the personas bound as `persona_ids`."""
+    chunks = [
+        list(enumerate(audiences))[start : start + AUDIENCES_PER_STATEMENT]
+        for start in range(0, len(audiences), AUDIENCES_PER_STATEMENT)
+    ]
+    return [stmt for chunk in chunks if (stmt := membership_statement(chunk, org_id, dialect)) is not None]
+
+
+def members(
+    found: Iterable[Iterable[Any]], audiences: Sequence[Any], persona_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    """For each persona, the audiences (rows of `audiences`, in list order) the membership
+    statements' rows (`found`, one list per statement) put it in."""
+    hits = {(int(r.audience), r.persona_id) for rows in found for r in rows}
+    by_persona: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for index, row in enumerate(audiences):
-        for persona_id in ids:
+        for persona_id in persona_ids:
             if (index, persona_id) in hits:
-                found[persona_id].append(row)
-    return found
+                by_persona[persona_id].append(row)
+    return by_persona
+
+
+def same_searches(before: Sequence[Any], now: Sequence[Any]) -> bool:
+    """Whether two audience lists give the same membership statements (membership_statement's key)."""
+    return [(r.id, r.query, r.default_region) for r in before] == [(r.id, r.query, r.default_region) for r in now]
 
 
 async def best_multiplier_milli(session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.UUID) -> int:

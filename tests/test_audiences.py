@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from database import Database
@@ -246,12 +246,42 @@ async def test_persona_audiences_on_a_list_page_take_the_same_statements_for_any
     async def count_for(personas: int) -> int:
         for n in range(personas):
             await make_persona(db, org, first_name=f"P{n}", email=f"p{n}-{personas}@example.com", tags=["VIP"])
+        await owner_client.data(LIST_AUDIENCES)  # warm up: the key's use, the audience list last read
         statements.active, statements.count = True, 0
         await owner_client.data(LIST_AUDIENCES)
         statements.active = False
         return int(statements.count)
 
     assert await count_for(2) == await count_for(8)
+
+
+async def test_memberships_go_out_with_the_audience_list_and_follow_any_change_to_it(
+    db: Database, cast: Cast, owner_client: GraphQLClient, statements: Any, backend: str
+) -> None:
+    # Given a saved audience, and the card's audiences read once (the list as last read is kept)
+    await save(owner_client, name="VIPs", query="tag:VIP")
+
+    async def audiences_of_ann() -> tuple[list[str], int]:
+        statements.active, statements.count = True, 0
+        data = await owner_client.data(PERSONA_AUDIENCES, {"id": cast.ann.gid})
+        statements.active = False
+        return [a["name"] for a in data["persona"]["audiences"]], int(statements.count)
+
+    first, cold = await audiences_of_ann()
+    assert first == ["ALL", "VIPs"]
+    # When it is read again, the memberships go out with the list: no round trip of their own
+    # where reads coalesce (one statement each where they do not)
+    again, warm = await audiences_of_ann()
+    assert again == first
+    assert warm == (cold - 1 if backend == "postgresql" else cold)
+    # And when another process changes the list, the next card follows it at once
+    vips = update(Audience).where(col(Audience.org_id) == cast.ann.row.org_id, col(Audience.name) == "VIPs")
+    async with db.session() as session, session.begin():
+        await session.execute(vips.values(query="tag:nobody"))
+    assert (await audiences_of_ann())[0] == ["ALL"]
+    async with db.session() as session, session.begin():
+        await session.execute(vips.values(query="has:mobile_phone", name="Texters"))
+    assert (await audiences_of_ann())[0] == ["ALL", "Texters"]
 
 
 async def test_the_best_multiplier_among_a_personas_audiences_feeds_audience_boost(
