@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from models.tables import PERSONAS, ROLLUPS, TAGS
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
-from resolvers.search_names import OneWord, first_page
+from resolvers.search_names import first_page
 from resolvers.search_sql import CompiledSearch, template_conditions
 from resolvers.search_terms import FULL_NAME, Dialect, Executor, relevance
 
@@ -242,33 +242,35 @@ def _statement(
     search: CompiledSearch, request: SearchPageRequest, *, with_total: bool, carry: Carry, sqlite: bool
 ) -> tuple[Select[Any], dict[str, Any]]:
     """The page's statement and the values it binds."""
-    if search.one_word is not None and request.cursor is None and request.forward:
-        return _one_word_first_page(search.one_word, request, with_total, carry), search.one_word.params()
+    one_word = search.one_word
+    if one_word is not None and request.cursor is None and request.forward:
+
+        def one_word_page() -> Select[Any]:
+            page, total = first_page(one_word.include_archived, request.size + 1)
+            carried = _carried(carry, sqlite=False)
+            return _whole_personas(page, page.c.rank, request, carried, total if with_total else None)
+
+        shape = ("one word", one_word.include_archived, request.size, with_total, carry)
+        return _kept(shape, one_word_page), one_word.params()
     template = search.template
     if template is None or request.cursor is not None:
         return _page_statement(search, request, with_total=with_total, carry=carry, sqlite=sqlite), {}
-    key = (template.shape, request.size, request.forward, with_total, carry, sqlite)
-    stmt = _TEMPLATED_PAGES.get(key)
-    if stmt is None:
-        if len(_TEMPLATED_PAGES) >= TEMPLATED_PAGES_KEPT:
-            _TEMPLATED_PAGES.clear()
+
+    def templated_page() -> Select[Any]:
         named = CompiledSearch(template_conditions(template.shape), None, selective=True)
-        stmt = _page_statement(named, request, with_total=with_total, carry=carry, sqlite=sqlite)
-        _TEMPLATED_PAGES[key] = stmt
-    return stmt, template.params
+        return _page_statement(named, request, with_total=with_total, carry=carry, sqlite=sqlite)
+
+    key = (template.shape, request.size, request.forward, with_total, carry, sqlite)
+    return _kept(key, templated_page), template.params
 
 
-def _one_word_first_page(one_word: OneWord, request: SearchPageRequest, with_total: bool, carry: Carry) -> Select[Any]:
-    """One name word's first page (PostgreSQL), from its name parts: search_names.first_page."""
-    key = ("one word", one_word.include_archived, request.size, with_total, carry)
+def _kept(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+    """The page statement kept under `key`, built on first use."""
     stmt = _TEMPLATED_PAGES.get(key)
     if stmt is None:
         if len(_TEMPLATED_PAGES) >= TEMPLATED_PAGES_KEPT:
             _TEMPLATED_PAGES.clear()
-        page, total = first_page(one_word.include_archived, request.size + 1)
-        carried = _carried(carry, sqlite=False)
-        stmt = _whole_personas(page, page.c.rank, request, carried, total if with_total else None)
-        _TEMPLATED_PAGES[key] = stmt
+        stmt = _TEMPLATED_PAGES[key] = build()
     return stmt
 
 
