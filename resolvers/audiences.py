@@ -84,7 +84,7 @@ def _uses_the_time(row: Any) -> bool:
 def membership_statement(chunk: Sequence[tuple[int, Any]], org_id: uuid.UUID, dialect: Dialect) -> Any:
     """One UNION ALL of the chunk's audience searches over the personas bound as `persona_ids`
     (None when none of them parses); the audience's list index tells the rows apart."""
-    key = (org_id, dialect, tuple((i, r.id, r.query, r.default_region) for i, r in chunk))
+    key = (org_id, dialect, tuple((i, *_searched(r)) for i, r in chunk))
     found = _MEMBERSHIP_STATEMENTS.get(key)
     if found is not None:
         return found
@@ -160,9 +160,14 @@ def members(
     return by_persona
 
 
+def _searched(row: Any) -> tuple[Any, ...]:
+    """What an audience's membership statement is built from."""
+    return (row.id, row.query, row.default_region)
+
+
 def same_searches(before: Sequence[Any], now: Sequence[Any]) -> bool:
-    """Whether two audience lists give the same membership statements (membership_statement's key)."""
-    return [(r.id, r.query, r.default_region) for r in before] == [(r.id, r.query, r.default_region) for r in now]
+    """Whether two audience lists give the same membership statements."""
+    return [_searched(r) for r in before] == [_searched(r) for r in now]
 
 
 async def best_multiplier_milli(session: AsyncSession, org_id: uuid.UUID, persona_id: uuid.UUID) -> int:

@@ -107,7 +107,7 @@ def _like_escape(word: str) -> str:
 
 
 def name_contains(word: str) -> ColumnElement[bool]:
-    return contains(FULL_NAME, word)
+    return holds(FULL_NAME, within(word))
 
 
 # What a word is looked for as, in LIKE's terms: within the text, whole, at a word's start.
@@ -126,10 +126,6 @@ def starting(word: str) -> str:
 def holds(text: ColumnElement[str], pattern: Value) -> ColumnElement[bool]:
     """The (lower-cased) text matches a pattern of the above, case-insensitively."""
     return text.like(func.lower(_bound(pattern)), escape="\\")
-
-
-def contains(text: ColumnElement[str], word: str) -> ColumnElement[bool]:
-    return holds(text, within(word))
 
 
 # With a space before (and after) the name, a word of it is a space and the word (and a
