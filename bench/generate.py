@@ -51,6 +51,8 @@ import psycopg
 from bench.cluster import bench_postgres, libpq_url, sqlalchemy_url
 from bench.dataset import TABLES, Org, PersonaMaker, Plan, lognormal_counts, tombstones
 from cli import migrate
+from models.enums import Channel
+from models.export import TAG_SEPARATOR
 from resolvers.history import KINDS
 from settings import Settings
 
@@ -229,6 +231,23 @@ NAME_PARTS_SQL = (
 )
 
 
+def _export_cells_sql() -> list[str]:
+    """models.PersonaExportCells for the loaded organization, as its triggers keep them (migration 0007)."""
+    # Built from Channel's values and constants; the organization is a parameter.
+    columns = [f"consent_{channel.value.lower()}" for channel in Channel]
+    statuses = ", ".join(f"max(status) FILTER (WHERE channel = '{channel.value}')" for channel in Channel)
+    tags = f"string_agg(tag, '{TAG_SEPARATOR}' ORDER BY tag COLLATE \"C\")"
+    per_persona = "WHERE org_id = %(org)s GROUP BY org_id, persona_id"
+    replace = ", ".join(f"{column} = excluded.{column}" for column in columns)
+    return [
+        f"INSERT INTO persona_export_cells (org_id, persona_id, tags)"  # noqa: S608
+        f" SELECT org_id, persona_id, {tags} FROM persona_tags {per_persona}",
+        f"INSERT INTO persona_export_cells (org_id, persona_id, {', '.join(columns)})"  # noqa: S608
+        f" SELECT org_id, persona_id, {statuses} FROM consents {per_persona}"
+        f" ON CONFLICT (org_id, persona_id) DO UPDATE SET {replace}",
+    ]
+
+
 def existing(url: str, slug: str) -> uuid.UUID | None:
     with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute("SELECT id FROM organizations WHERE slug = %s", (slug,)).fetchone()
@@ -291,13 +310,16 @@ def generate(
         cur.execute(_history_counts_sql(), {"org": org.org_id})
         # And the name parts' (migration 0006): listed once.
         cur.execute(NAME_PARTS_SQL, {"org": org.org_id})
+        # And the export cells' (migration 0007).
+        for statement in _export_cells_sql():
+            cur.execute(statement, {"org": org.org_id})
         conn.commit()
     copied = time.perf_counter() - started
     if not checked:
         say("foreign keys were not checked row by row (session_replication_role = replica)")
     say(f"copied {sum(rows.values()):,} rows in {copied:.1f}s ({sum(rows.values()) / copied:,.0f} rows/s); analyzing")
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        for table in (*TABLES, "persona_name_parts"):
+        for table in (*TABLES, "persona_name_parts", "persona_export_cells"):
             conn.execute(f"VACUUM (ANALYZE) {table}")
     seconds = time.perf_counter() - started
     result = Generated(uuid.UUID(org.org_id), slug, rows, seconds, reused=False)

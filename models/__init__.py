@@ -2,6 +2,7 @@
 
 from models.audiences import Audience
 from models.discounts import Discount, Redemption
+from models.export import PersonaExportCells
 from models.history import HistoryCount, Message, Order, OrderLine, PersonaAction, PixelEvent, SurveySubmission
 from models.merges import Merge
 from models.organization import ApiKey, AuditEntry, IdempotencyRecord, Organization, Store
@@ -30,6 +31,7 @@ __all__ = [
     "Organization",
     "Persona",
     "PersonaAction",
+    "PersonaExportCells",
     "PersonaRollup",
     "PersonaTag",
     "PixelEvent",

@@ -7,6 +7,7 @@ from sqlalchemy import Table
 
 from models.audiences import Audience
 from models.discounts import Discount, Redemption
+from models.export import PersonaExportCells
 from models.history import HistoryCount, Message, Order, OrderLine, PersonaAction, PixelEvent, SurveySubmission
 from models.merges import Merge
 from models.organization import ApiKey, AuditEntry, IdempotencyRecord, Organization, Store
@@ -30,6 +31,7 @@ CONSENTS = table_of(Consent)
 CONSENT_EVENTS = table_of(ConsentEvent)
 DISCOUNTS = table_of(Discount)
 ENTRIES = table_of(PointsEntry)
+EXPORT_CELLS = table_of(PersonaExportCells)
 HISTORY_COUNTS = table_of(HistoryCount)
 IDEMPOTENCY = table_of(IdempotencyRecord)
 KEYS = table_of(IdentityKey)

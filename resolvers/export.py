@@ -11,8 +11,6 @@ streams the cells and the csv module writes them. Both give the same bytes.
 
 import csv
 import io
-import math
-import uuid
 from collections.abc import AsyncIterator, Generator, Iterable
 from typing import Any
 
@@ -22,19 +20,13 @@ from psycopg.generators import fetch_many
 from psycopg.waiting import Wait
 from sqlalchemy import (
     Select,
-    func,
-    literal_column,
-    select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from database import Database
-from models.tables import PERSONAS
 from permissions.matrix import Permission
 from resolvers.export_sql import (
-    SETWISE_SHARE,
     ExportColumn,
-    P,
     columns_for,
     copy_statement,
     csv_select,
@@ -47,20 +39,6 @@ CSV_CHUNK_BYTES = 64 * 1024
 SQLITE_FETCH_ROWS = 2000
 
 
-async def exports_most_of_the_organization(conn: AsyncConnection, org_id: uuid.UUID, search: CompiledSearch) -> bool:
-    """Whether the search finds at least SETWISE_SHARE of the organization's personas.
-
-    Counted exactly but bounded by the export's own size: the found personas, then the
-    organization's up to 1/SETWISE_SHARE times as many."""
-    found = (await conn.execute(select(func.count()).where(*search.conditions).select_from(PERSONAS))).scalar_one()
-    if not found:
-        return False
-    cap = math.ceil(found / SETWISE_SHARE) + 1
-    some = select(literal_column("1")).select_from(PERSONAS).where(P.org_id == org_id).limit(cap).subquery()
-    total = (await conn.execute(select(func.count()).select_from(some))).scalar_one()
-    return bool(total < cap)
-
-
 def _header(columns: list[ExportColumn]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow([c.name for c in columns])
@@ -69,16 +47,10 @@ def _header(columns: list[ExportColumn]) -> bytes:
 
 async def stream_csv(
     db: Database,
-    org_id: uuid.UUID,
     search: CompiledSearch,
     permissions: Iterable[Permission],
-    *,
-    whole_organization: bool = False,
 ) -> AsyncIterator[bytes]:
-    """The CSV file (UTF-8, header row first) in chunks of about CSV_CHUNK_BYTES.
-
-    `whole_organization`: the search has no terms (every listed persona), so the set-wise plan is
-    taken without counting."""
+    """The CSV file (UTF-8, header row first) in chunks of about CSV_CHUNK_BYTES."""
     columns = columns_for(permissions)
     yield _header(columns)
     async with db.read() as conn:
@@ -86,8 +58,7 @@ async def stream_csv(
         if sqlite:
             rows = _written_rows(conn, csv_select(columns, search, sqlite=True))
         else:
-            setwise = whole_organization or await exports_most_of_the_organization(conn, org_id, search)
-            rows = _copied_rows(conn, *copy_statement(columns, search, conn.dialect, org_id if setwise else None))
+            rows = _copied_rows(conn, *copy_statement(columns, search, conn.dialect))
         try:
             async for chunk in rows:
                 yield chunk

@@ -2,15 +2,15 @@
 ISO 8601, money, the persona's tags and consents, and the `'` that stops a
 spreadsheet from running a cell as a formula), the statement over a search's
 personas, newest first, and on PostgreSQL that statement inside `COPY (...) TO
-STDOUT (FORMAT csv)`, built and compiled once per column set and plan shape
-(`resolvers/export.py` streams it).
+STDOUT (FORMAT csv)`, built and compiled once per column set
+(`resolvers/export.py` streams it). A persona's tags and consents are read as the
+triggers of migration 0007 keep them, one row per persona (models.PersonaExportCells).
 
 The columns follow the viewer's field permissions exactly as the card does
 (a column is there only if the viewer may see that field).
 """
 
 import functools
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,21 +21,18 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
     case,
     cast,
     func,
     literal_column,
     null,
     select,
-    true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect as SQLDialect
 
 from models.enums import Channel, OptInStatus
-from models.tables import CONSENTS, PERSONAS, ROLLUPS, STORES, TAGS
+from models.tables import EXPORT_CELLS, PERSONAS, ROLLUPS, STORES
 from permissions.matrix import ROLE_PERMISSIONS, Permission
 from resolvers.search_sql import CompiledSearch
 
@@ -43,10 +40,6 @@ P = PERSONAS.c
 
 # What a spreadsheet reads as the start of a formula (OWASP's list adds tab and CR).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-TAG_SEPARATOR = "; "
-# PostgreSQL: from this share of the organization's personas on, an export aggregates the whole
-# organization's tags and consents once (hash joins) rather than per found persona (index lookups).
-SETWISE_SHARE = 0.5
 
 
 def _sql_text(value: str) -> ColumnElement[str]:
@@ -61,11 +54,8 @@ FORMULA_CODES: list[ColumnElement[Any]] = [literal_column(str(ord(c))) for c in 
 class Cells:
     """SQL that gives each CSV cell as text (NULL for an empty cell), in one dialect's functions."""
 
-    def __init__(self, *, sqlite: bool, per_persona: Sequence[Any] = ()) -> None:
+    def __init__(self, *, sqlite: bool) -> None:
         self.sqlite = sqlite
-        # PostgreSQL reads the tags and consents as one row per persona that the cells refer to: the
-        # organization's rows aggregated once and hash joined (set-wise), or per found persona (lateral).
-        self.per_persona = list(per_persona)
 
     def text(self, column: Any) -> ColumnElement[str]:
         """Free text: a leading formula character gets a `'`; an empty string is an empty cell."""
@@ -116,56 +106,12 @@ class Cells:
         return case((cents < literal_column("0"), QUOTE.concat(written)), else_=written)
 
     def tags(self) -> ColumnElement[str]:
-        """The persona's tags, sorted by code point as Python sorts them, joined by '; '."""
-        if not self.sqlite:
-            return self.text(self.per_persona[0].c.tags)
-        # SQLite's BINARY collation is code point order; group_concat keeps the subquery's order.
-        mine = and_(TAGS.c.org_id == P.org_id, TAGS.c.persona_id == P.id)
-        ordered = select(TAGS.c.tag).where(mine).order_by(TAGS.c.tag).correlate(PERSONAS).subquery()
-        return self.text(select(func.group_concat(ordered.c.tag, _sql_text(TAG_SEPARATOR))).scalar_subquery())
+        """The persona's tags, in code point order as Python sorts them, joined by '; '."""
+        return self.text(EXPORT_CELLS.c.tags)
 
     def consent(self, channel: Channel) -> ColumnElement[str]:
-        if not self.sqlite:
-            status: Any = self.per_persona[1].c[channel.value]
-        else:
-            status = (
-                select(CONSENTS.c.status)
-                .where(
-                    CONSENTS.c.org_id == P.org_id,
-                    CONSENTS.c.persona_id == P.id,
-                    CONSENTS.c.channel == _sql_text(channel.value),
-                )
-                .scalar_subquery()
-            )
+        status = EXPORT_CELLS.c[f"consent_{channel.value.lower()}"]
         return func.coalesce(status, _sql_text(OptInStatus.UNKNOWN.value), type_=String)
-
-
-def _tag_row() -> Select[Any]:
-    """PostgreSQL: a persona's tags in one cell, in code point order (the C collation)."""
-    by_code_point = aggregate_order_by(_sql_text(TAG_SEPARATOR), TAGS.c.tag.collate("C"))
-    return select(func.string_agg(TAGS.c.tag, by_code_point).label("tags")).select_from(TAGS)
-
-
-def _consent_row() -> Select[Any]:
-    """PostgreSQL: a persona's status per channel (one consent row per channel at most)."""
-    statuses = (
-        func.max(CONSENTS.c.status).filter(CONSENTS.c.channel == _sql_text(channel.value)).label(channel.value)
-        for channel in Channel
-    )
-    return select(*statuses).select_from(CONSENTS)
-
-
-def _lateral(aggregate: Select[Any], org_id: Any, persona_id: Any) -> Any:
-    """The aggregate over one found persona's rows (an index range): always one row."""
-    (table,) = aggregate.get_final_froms()
-    return aggregate.where(table.c.org_id == org_id, table.c.persona_id == persona_id).lateral()
-
-
-def _setwise(aggregate: Select[Any], org_id: uuid.UUID) -> Any:
-    """The aggregate over the organization's rows, one row per persona that has some."""
-    (table,) = aggregate.get_final_froms()
-    per_persona = aggregate.add_columns(table.c.persona_id).where(table.c.org_id == org_id)
-    return per_persona.group_by(table.c.persona_id).subquery()
 
 
 @dataclass(frozen=True)
@@ -212,29 +158,18 @@ def columns_for(permissions: Iterable[Permission]) -> list[ExportColumn]:
     return [c for c in COLUMNS if c.permission is None or c.permission in held]
 
 
-def csv_select(
-    columns: list[ExportColumn], search: CompiledSearch, *, sqlite: bool, org_id: uuid.UUID | None = None
-) -> Select[Any]:
-    """One statement: the search's personas, newest first, each as its cells.
-
-    With `org_id` (PostgreSQL), the tags and consents of the whole organization are aggregated once
-    and hash joined: for an export of most of the organization. Without, per found persona."""
-    return _cells_select(columns, search.conditions, sqlite=sqlite, org_id=org_id)
+def csv_select(columns: list[ExportColumn], search: CompiledSearch, *, sqlite: bool) -> Select[Any]:
+    """One statement: the search's personas, newest first, each as its cells."""
+    return _cells_select(columns, search.conditions, sqlite=sqlite)
 
 
-def _cells_select(columns: list[ExportColumn], conditions: Sequence[Any], *, sqlite: bool, org_id: Any) -> Select[Any]:
-    """csv_select over any conditions; `org_id` may be a bound parameter (a cached statement's)."""
-    found: Any = PERSONAS.outerjoin(ROLLUPS, _ROLLUP_OF_PERSONA).outerjoin(STORES, _STORE_OF_PERSONA)
-    per_persona: list[Any] = []
-    if not sqlite and org_id is not None:
-        per_persona = [_setwise(_tag_row(), org_id), _setwise(_consent_row(), org_id)]
-        for rows in per_persona:
-            found = found.outerjoin(rows, rows.c.persona_id == P.id)  # personas with none are kept
-    elif not sqlite:
-        per_persona = [_lateral(_tag_row(), P.org_id, P.id), _lateral(_consent_row(), P.org_id, P.id)]
-        for rows in per_persona:
-            found = found.join(rows, true())  # a lateral aggregate: always one row
-    cells = Cells(sqlite=sqlite, per_persona=per_persona)
+def _cells_select(columns: list[ExportColumn], conditions: Sequence[Any], *, sqlite: bool) -> Select[Any]:
+    found = (
+        PERSONAS.outerjoin(ROLLUPS, _ROLLUP_OF_PERSONA)
+        .outerjoin(STORES, _STORE_OF_PERSONA)
+        .outerjoin(EXPORT_CELLS, _CELLS_OF_PERSONA)
+    )
+    cells = Cells(sqlite=sqlite)
     return (
         select(*(column.cell(cells).label(column.name) for column in columns))
         .select_from(found)
@@ -245,23 +180,22 @@ def _cells_select(columns: list[ExportColumn], conditions: Sequence[Any], *, sql
 
 _ROLLUP_OF_PERSONA = and_(ROLLUPS.c.org_id == P.org_id, ROLLUPS.c.persona_id == P.id)
 _STORE_OF_PERSONA = and_(STORES.c.org_id == P.org_id, STORES.c.id == P.favorite_store_id)
+_CELLS_OF_PERSONA = and_(EXPORT_CELLS.c.org_id == P.org_id, EXPORT_CELLS.c.persona_id == P.id)
 NEWEST_FIRST = (P.created_at.desc(), P.id.desc())
 
 
 # Stands for the search's conditions in a cached COPY statement (an identifier nothing else uses).
 _SEARCH_MARK = "personagraph_export_search_conditions"
-_ORG_PARAM = "personagraph_export_org_id"
 
 
 @functools.lru_cache(maxsize=64)
-def _copy_template(names: tuple[str, ...], setwise: bool, dialect: SQLDialect) -> tuple[str, str]:
-    """COPY (the export's statement) TO STDOUT for these columns and plan shape, built and compiled
-    once per process (10-20 ms each time otherwise, 25-40 ms the first time): the text before and
-    after the search's conditions, which are compiled on their own for each export."""
+def _copy_template(names: tuple[str, ...], dialect: SQLDialect) -> tuple[str, str]:
+    """COPY (the export's statement) TO STDOUT for these columns, built and compiled once per
+    process (10-20 ms each time otherwise, 25-40 ms the first time): the text before and after
+    the search's conditions, which are compiled on their own for each export."""
     by_name = {c.name: c for c in COLUMNS}
-    org = bindparam(_ORG_PARAM, type_=ROLLUPS.c.org_id.type) if setwise else None
     mark = literal_column(_SEARCH_MARK, Boolean)
-    stmt = _cells_select([by_name[n] for n in names], [mark], sqlite=False, org_id=org)
+    stmt = _cells_select([by_name[n] for n in names], [mark], sqlite=False)
     sql = str(stmt.compile(dialect=dialect))
     before, found, after = sql.partition(_SEARCH_MARK)
     assert found
@@ -284,30 +218,25 @@ def _conditions_sql(search: CompiledSearch, dialect: SQLDialect) -> tuple[str, d
     for name, process in processors.items():
         if name in params and callable(process):
             params[name] = process(params[name])
-    assert _ORG_PARAM not in params
     return conditions, params
 
 
 def prepare_statements(dialect: SQLDialect) -> None:
-    """Compile the COPY statements of every role that may export, in both plan shapes, so that no
-    export pays for it (for an app's start-up: ~70 ms). Nothing to do on SQLite."""
+    """Compile the COPY statements of every role that may export, so that no export pays for it
+    (for an app's start-up). Nothing to do on SQLite."""
     if dialect.name != "postgresql":
         return
     for permissions in {frozenset(p) for p in ROLE_PERMISSIONS.values() if Permission.EXPORT in p}:
-        names = tuple(c.name for c in columns_for(permissions))
-        for setwise in (False, True):
-            _copy_template(names, setwise, dialect)
+        _copy_template(tuple(c.name for c in columns_for(permissions)), dialect)
 
 
 def copy_statement(
-    columns: list[ExportColumn], search: CompiledSearch, dialect: SQLDialect, org_id: uuid.UUID | None = None
+    columns: list[ExportColumn], search: CompiledSearch, dialect: SQLDialect
 ) -> tuple[str, dict[str, Any]]:
     """PostgreSQL: COPY (csv_select(...)) TO STDOUT as CSV, and its parameters: the cached statement
-    for these columns and plan shape around this search's conditions."""
-    before, after = _copy_template(tuple(c.name for c in columns), org_id is not None, dialect)
+    for these columns around this search's conditions."""
+    before, after = _copy_template(tuple(c.name for c in columns), dialect)
     conditions, params = _conditions_sql(search, dialect)
-    if org_id is not None:
-        params[_ORG_PARAM] = org_id
     sql = before + conditions + after
     # psycopg merges parameters into COPY on the client, turning SQLAlchemy's %% back into %.
     return (sql if params else sql.replace("%%", "%")), params

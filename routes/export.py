@@ -27,7 +27,6 @@ from permissions.viewer import Viewer
 from resolvers.audiences import audience_by_id, audience_search
 from resolvers.errors import ApiError, NotFound
 from resolvers.export import stream_csv
-from resolvers.search import parse_search
 from resolvers.search_sql import CompiledSearch, compile_for_org
 from resolvers.search_terms import Dialect
 from resolvers.signatures_zip import stream_signatures_zip
@@ -106,9 +105,7 @@ async def _answer(request: Request, needed: tuple[Permission, ...], respond: _Re
 async def _personas_csv(request: Request, viewer: Viewer) -> Response:
     search = await _search(request, viewer)
     db: Database = request.app.state.db
-    # No terms: every listed persona, so the export need not count them to choose its plan.
-    whole = parse_search(request.query_params.get("query")).is_empty
-    body = stream_csv(db, viewer.org_id, search, viewer.permissions, whole_organization=whole)
+    body = stream_csv(db, search, viewer.permissions)
     return StreamingResponse(body, media_type=CSV_TYPE, headers=_attachment("personas.csv"))
 
 
@@ -120,7 +117,7 @@ async def _audience_csv(request: Request, viewer: Viewer) -> Response:
         if row is None:
             raise NotFound("No audience with that id.")
         search = audience_search(row, viewer.org_id, Dialect.of(conn), row.default_region)
-    body = stream_csv(db, viewer.org_id, search, viewer.permissions)
+    body = stream_csv(db, search, viewer.permissions)
     return StreamingResponse(body, media_type=CSV_TYPE, headers=_attachment(f"audience-{_filename(row.name)}.csv"))
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from cli import migrate
 from database import Database
 from models import Organization, Persona
 from resolvers.ingest import ContactData, IngestOutcome, ingest_one
 from schema.ids import to_global_id
+from settings import Settings
 
 # Children first, so DELETE never trips a foreign key.
 TABLES = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
@@ -27,6 +32,23 @@ async def empty_tables(db: Database) -> None:
                 await conn.execute(text(f'DELETE FROM "{table}"'))
         else:
             await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in TABLES) + " CASCADE"))
+
+
+@contextlib.contextmanager
+def own_postgres_database(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own on the tests' cluster, migrated (its URL); dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    migrate(Settings(database_url=url))
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @dataclass

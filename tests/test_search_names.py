@@ -15,10 +15,9 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
-from cli import migrate
 from database import Database
 from database import create_engine as create_async_engine
 from models import Organization
@@ -32,7 +31,7 @@ from resolvers.search_sql import compile_search
 from resolvers.search_terms import Dialect
 from settings import Settings
 from tests.conftest import GraphQLClient
-from tests.factories import make_persona
+from tests.factories import make_persona, own_postgres_database
 from tests.search_cast import erase, names
 
 # ------------------------------------------------------------ the parts follow the writes
@@ -75,16 +74,8 @@ async def test_parts_follow_new_names_and_forget_what_an_erasure_leaves_unused(
 @pytest.fixture(scope="module")
 def names_url(postgres_url: str) -> Iterator[str]:
     """A PostgreSQL database of this module's own, migrated."""
-    name = f"names_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    migrate(Settings(database_url=url))
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_postgres_database(postgres_url, "names") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
