@@ -51,10 +51,13 @@ BEA_PHONE, BEA_EMAIL = "(646) 783-0134", "bea@example.com"
 CAL_PHONE = "(212) 736-5001"
 BEA_EMAIL_KEY = ("email", BEA_EMAIL)
 
-# Every table with a persona_id column, for a whole-persona snapshot; but history_counts, which
-# counts the rows of the others (its triggers are held to them by tests/test_history_counts.py,
-# merges and undos included; a merge, even undone, counts in both personas' merges).
-PERSONA_TABLES = [t for t in SQLModel.metadata.sorted_tables if "persona_id" in t.c and t.name != "history_counts"]
+# Every table with a persona_id column, for a whole-persona snapshot; but the two kept by triggers
+# from the others: history_counts, which counts their rows (held to them by
+# tests/test_history_counts.py, merges and undos included; a merge, even undone, counts in both
+# personas' merges), and persona_export_cells, the tags and consents as the export writes them
+# (held to them by tests/test_export_cells.py; a merged persona keeps an empty row).
+KEPT_BY_TRIGGERS = ("history_counts", "persona_export_cells")
+PERSONA_TABLES = [t for t in SQLModel.metadata.sorted_tables if "persona_id" in t.c and t.name not in KEPT_BY_TRIGGERS]
 PERSONAS = Persona.__table__  # type: ignore[attr-defined]
 ORDER_LINES = OrderLine.__table__  # type: ignore[attr-defined]
 ORDERS = Order.__table__  # type: ignore[attr-defined]
