@@ -28,7 +28,9 @@ def _free_port() -> int:
 
 def _serve_and_read_keys(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "import cli; cli.main()", "dev", "--personas", "12", "--port", str(port)],
+        # The console script `make run` starts: it imports the project's modules as installed, not from
+        # the working directory (a top-level module left out of pyproject.toml breaks it, not `python -c`).
+        [str(Path(sys.executable).with_name("personagraph")), "dev", "--personas", "12", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
