@@ -81,12 +81,13 @@ def _pg_refresh(table: str, changed: str, made: str | None) -> str:
     """Lock (making where `made` names rows that may be new) the changed personas' cell rows, then
     set the table's cells from what is committed now and this transaction's own writes."""
     columns = COLUMNS[table]
-    # Made only where missing as this statement sees it (cheaper than a conflict for each existing
-    # row); one that a writer has made and not yet committed still conflicts, and waits for it.
+    # A missing row is made with its cells (then left alone below): only where missing as this
+    # statement sees it, which is cheaper than a conflict for each existing row; a row that another
+    # writer has made and not yet committed still conflicts, waits for it, and is recomputed below.
     missing = f"NOT EXISTS (SELECT 1 FROM {CELLS} x WHERE x.org_id = k.org_id AND x.persona_id = k.persona_id)"
     make = (
-        f"INSERT INTO {CELLS} (org_id, persona_id) SELECT org_id, persona_id FROM ({_keys(made)}) AS k"
-        f" WHERE {missing} ORDER BY org_id, persona_id ON CONFLICT DO NOTHING;"
+        f"INSERT INTO {CELLS} (org_id, persona_id, {', '.join(columns)})"
+        f" {_fresh_rows(table, _keys(made), where=missing)} ORDER BY k.org_id, k.persona_id ON CONFLICT DO NOTHING;"
         if made
         else ""
     )
@@ -96,9 +97,13 @@ def _pg_refresh(table: str, changed: str, made: str | None) -> str:
     {make}
     PERFORM 1 FROM {CELLS} x WHERE (x.org_id, x.persona_id) IN ({changed})
     ORDER BY x.org_id, x.persona_id FOR UPDATE;
-    UPDATE {CELLS} x SET {assign}
-    FROM (SELECT k.org_id, k.persona_id, {table}_cells.* FROM ({changed}) AS k, {_fresh([table])}) AS fresh
+    UPDATE {CELLS} x SET {assign} FROM ({_fresh_rows(table, changed)}) AS fresh
     WHERE x.org_id = fresh.org_id AND x.persona_id = fresh.persona_id AND ({differs});"""
+
+
+def _fresh_rows(table: str, keys: str, where: str = "true") -> str:
+    """(org_id, persona_id, the table's cells) of each persona of `keys` (as k), as the rows are now."""
+    return f"SELECT k.org_id, k.persona_id, {table}_cells.* FROM ({keys}) AS k, {_fresh([table])} WHERE {where}"
 
 
 def _pg_function(table: str) -> str:
