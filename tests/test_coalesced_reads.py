@@ -40,7 +40,7 @@ from sqlalchemy import (
     table,
     union_all,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import SQLModel
 
@@ -434,6 +434,35 @@ async def test_a_repeated_combination_is_compiled_once(
     assert len(seen) == 2
     assert seen[0] == seen[1]  # the same text: psycopg prepares it once
     assert compiled == []  # the second time nothing was compiled
+
+
+@POSTGRESQL_ONLY
+async def test_a_listener_that_rewrites_a_statement_sent_straight_to_psycopg_is_obeyed(
+    db: Database, org: Organization, backend: str
+) -> None:
+    # Given a listener that rewrites statements (retval=True), as SQLAlchemy lets it
+    def rewrite(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> tuple[str, Any]:
+        return statement + " WHERE 100 %% 7 = 0", params
+
+    params = {"org_id": org.id}
+    event.listen(db.engine.sync_engine, "before_cursor_execute", rewrite, retval=True)
+    try:
+        reads = db.for_request()
+        try:
+            # When a read goes straight to psycopg (its JSON form, one row), then the rewritten text runs
+            # (its parameters and a literal % as in any statement): its added condition leaves no row
+            with pytest.raises(NoResultFound):
+                await reads.select(ORGANIZATION, params)
+        finally:
+            await reads.close()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", rewrite)
+    # And without it the same read finds the organization
+    reads = db.for_request()
+    try:
+        assert [row.id for row in await reads.select(ORGANIZATION, params)] == [org.id]
+    finally:
+        await reads.close()
 
 
 @POSTGRESQL_ONLY
