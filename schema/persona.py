@@ -13,7 +13,6 @@ from models.enums import PurchaseDimension
 from permissions.fields import guarded
 from permissions.matrix import Permission
 from resolvers.card import ranked, shopping_habits
-from resolvers.links import persona_token, referral_url, sharing_url, staff_app_url, wallet_url
 from resolvers.search_pages import CARRIED_POINTS
 from schema.context import Info
 from schema.discounts import DiscountOffer, active_discount_rows
@@ -141,14 +140,8 @@ class Persona(Node):
 
     @guarded(Permission.VIEW_CONTACT, description="Staff-app, sharing, wallet and referral links.")
     def links(self, info: Info) -> PersonaLinks | None:
-        settings, row = info.context.settings, self.row
-        return PersonaLinks(
-            staff_app=staff_app_url(settings, row.number),
-            sharing=sharing_url(settings, row.number),
-            wallet=wallet_url(settings, row.org_id, row.id),
-            referral=referral_url(settings, row.org_id, row.id),
-            pixel_token=persona_token(settings, row.org_id, row.id, "pixel"),
-        )
+        row = self.row
+        return PersonaLinks(settings=info.context.settings, org_id=row.org_id, persona_id=row.id, number=row.number)
 
     @guarded(Permission.VIEW_POINTS, description="Every points figure of the Points tab.")
     async def points_overview(self, info: Info) -> PointsOverview | None:
