@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from database import select_rows
 from models.tables import PERSONAS, ROLLUPS, TAGS
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, PageRequest, after_cursor, aware_time, build_page, decode_cursor, encode_cursor
@@ -274,11 +276,20 @@ def _kept(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]
     return stmt
 
 
+async def _rows(conn: Executor, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Any]:
+    """The page statement's rows: one kept and bound by name goes the way a loader's statement
+    does on a request's read connection (straight to the driver: database.select_rows)."""
+    if params and isinstance(conn, AsyncConnection):
+        return await select_rows(conn, stmt, params)
+    rows: Sequence[Row[Any]] = (await conn.execute(stmt, params)).all()
+    return rows
+
+
 async def search_page(
     conn: Executor, search: CompiledSearch, request: SearchPageRequest, carry: Carry = NOTHING
 ) -> Page[Row[Any]]:
     stmt, params = _statement(search, request, with_total=False, carry=carry, sqlite=Dialect.of(conn).sqlite)
-    return _page((await conn.execute(stmt, params)).all(), request)
+    return _page(await _rows(conn, stmt, params), request)
 
 
 async def search_page_counted(
@@ -291,7 +302,7 @@ async def search_page_counted(
     if search.rank is None and not (search.selective and request.cursor is None):
         return await search_page(conn, search, request, carry), None
     stmt, params = _statement(search, request, with_total=True, carry=carry, sqlite=Dialect.of(conn).sqlite)
-    rows = (await conn.execute(stmt, params)).all()
+    rows = await _rows(conn, stmt, params)
     if rows:
         return _page(rows, request), int(getattr(rows[0], _TOTAL))
     # No row carries the count: none matched, or the cursor is past the last match.
