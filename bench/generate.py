@@ -52,7 +52,7 @@ from bench.cluster import bench_postgres, libpq_url, sqlalchemy_url
 from bench.dataset import TABLES, Org, PersonaMaker, Plan, lognormal_counts, tombstones
 from cli import migrate
 from models.enums import Channel
-from models.export import TAG_SEPARATOR
+from models.export import TAG_SEPARATOR, consent_column
 from resolvers.history import KINDS
 from settings import Settings
 
@@ -234,7 +234,7 @@ NAME_PARTS_SQL = (
 def _export_cells_sql() -> list[str]:
     """models.PersonaExportCells for the loaded organization, as its triggers keep them (migration 0007)."""
     # Built from Channel's values and constants; the organization is a parameter.
-    columns = [f"consent_{channel.value.lower()}" for channel in Channel]
+    columns = [consent_column(channel) for channel in Channel]
     statuses = ", ".join(f"max(status) FILTER (WHERE channel = '{channel.value}')" for channel in Channel)
     tags = f"string_agg(tag, '{TAG_SEPARATOR}' ORDER BY tag COLLATE \"C\")"
     per_persona = "WHERE org_id = %(org)s GROUP BY org_id, persona_id"

@@ -6,10 +6,16 @@ import uuid
 
 from sqlmodel import Field, SQLModel
 
+from models.enums import Channel
 from models.tenancy import implied_org_id_field
 
 # Between a persona's tags in their cell (migration 0007 writes the same).
 TAG_SEPARATOR = "; "
+
+
+def consent_column(channel: Channel) -> str:
+    """A channel's status column, here and in the CSV file."""
+    return f"consent_{channel.value.lower()}"
 
 
 class PersonaExportCells(SQLModel, table=True):

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect as SQLDialect
 
 from models.enums import Channel, OptInStatus
+from models.export import consent_column
 from models.tables import EXPORT_CELLS, PERSONAS, ROLLUPS, STORES
 from permissions.matrix import ROLE_PERMISSIONS, Permission
 from resolvers.search_sql import CompiledSearch
@@ -110,7 +111,7 @@ class Cells:
         return self.text(EXPORT_CELLS.c.tags)
 
     def consent(self, channel: Channel) -> ColumnElement[str]:
-        status = EXPORT_CELLS.c[f"consent_{channel.value.lower()}"]
+        status = EXPORT_CELLS.c[consent_column(channel)]
         return func.coalesce(status, _sql_text(OptInStatus.UNKNOWN.value), type_=String)
 
 
@@ -122,7 +123,7 @@ class ExportColumn:
 
 
 def _consent(channel: Channel) -> ExportColumn:
-    return ExportColumn(f"consent_{channel.value.lower()}", None, lambda c: c.consent(channel))
+    return ExportColumn(consent_column(channel), None, lambda c: c.consent(channel))
 
 
 # In the order they appear in the file; README.md ("CSV export") documents each.

@@ -27,6 +27,7 @@ from database import create_engine as create_async_engine
 from models import Organization
 from models.base import new_id, utcnow
 from models.enums import Channel
+from models.export import consent_column
 from models.tables import CONSENTS, EXPORT_CELLS, PERSONAS, TAGS
 from resolvers.ingest import ConsentData
 from resolvers.organizations import create_organization
@@ -35,7 +36,7 @@ from tests.conftest import GraphQLClient
 from tests.factories import make_persona, own_postgres_database
 from tests.search_cast import erase
 
-CONSENT_COLUMNS = [f"consent_{channel.value.lower()}" for channel in Channel]
+CONSENT_COLUMNS = [consent_column(channel) for channel in Channel]
 # Tags whose code point order differs from a case-blind or accent-aware one.
 TAGS_USED = ["VIP", "vip", "b", "A", "éclair", "-x"]
 CHANNELS = ["LOYALTY", "TEXT", "AGE_GATE"]
