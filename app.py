@@ -23,9 +23,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from database import Database, create_engine, read_once_more_if_stale
+from database import Database, RequestDatabase, create_engine, read_once_more_if_stale
 from loaders import Loaders
-from permissions.keys import authenticate, touch_key
+from permissions.keys import Authenticated, KeyCache, authenticate, touch_key
 from permissions.viewer import Viewer
 from resolvers.export_sql import prepare_statements
 from resolvers.notifier import LogNotifier, Notifier
@@ -50,6 +50,7 @@ class PersonaGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(default_schema, graphql_ide="graphiql" if settings.graphiql else None, **kwargs)
         self.settings = settings
+        self.keys = KeyCache(settings.api_key_cache_seconds)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         viewer: Viewer = request.state.viewer
@@ -104,7 +105,7 @@ async def _authenticated_graphql(request: Request, view: PersonaGraphQL) -> Resp
     request.state.db = reads = db.for_request()
     try:
         try:
-            found = await read_once_more_if_stale(reads.read, partial(authenticate, raw_key=raw_key.strip()))
+            found = await view.keys.authenticate(raw_key.strip(), partial(_read_key, reads))
         except Exception as exc:  # the database is unreachable: masked, and the log says what
             return graphql_http.masked_failure(503, exc)
         if found is None:
@@ -117,6 +118,10 @@ async def _authenticated_graphql(request: Request, view: PersonaGraphQL) -> Resp
     if found.needs_touch:
         response.background = BackgroundTask(_touch, db, found.viewer)
     return response
+
+
+async def _read_key(reads: RequestDatabase, raw_key: str) -> Authenticated | None:
+    return await read_once_more_if_stale(reads.read, partial(authenticate, raw_key=raw_key))
 
 
 async def _touch(db: Database, viewer: Viewer) -> None:

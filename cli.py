@@ -133,7 +133,10 @@ def cmd_revoke_key(args: argparse.Namespace, settings: Settings) -> None:
             key = await revoke_key(session, args.prefix)
         if key is None:
             raise UsageError(f"no key with prefix {args.prefix!r}")
-        print(f"revoked key {key.prefix} ({key.name})")
+        print(
+            f"revoked key {key.prefix} ({key.name}); running servers refuse it within their"
+            " API_KEY_CACHE_SECONDS (2 by default)"
+        )
 
     asyncio.run(_with_db(settings, work))
 

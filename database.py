@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from select import POLLIN, poll
 from typing import Any, TypeVar
 
 from psycopg import _queries as psycopg_queries
@@ -85,6 +86,18 @@ def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     record.info[_CHECKED_IN] = time.monotonic()
 
 
+def _sent_something(dbapi_connection: Any) -> bool:
+    """Whether the server wrote to a connection no one is using (a poll of its socket, no round
+    trip): nothing comes to an idle connection unless the server ends it (its FATAL message and
+    the socket's end, as when an administrator or a restart terminates it) or, rarely, a notice."""
+    try:
+        socket = poll()
+        socket.register(dbapi_connection.driver_connection.fileno(), POLLIN)
+        return bool(socket.poll(0))
+    except Exception:  # no socket to ask (closed): as good as a message
+        return True
+
+
 def _ping_if_idle(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, PoolProxiedConnection], None]:
     """Pessimistic disconnect handling for connections that sat idle, optimistic for the rest.
 
@@ -93,13 +106,17 @@ def _ping_if_idle(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, PoolP
     is taken as is; one idle longer (the database may have restarted, a proxy may
     have dropped it) is pinged as pool_pre_ping would (the dialect's ping, outside any
     transaction), and a dead one replaced before anyone uses it. A connection that died
-    within that second fails its first statement, which invalidates the pool
-    (SQLAlchemy's disconnect handling); the request's authentication read tries once
-    more on a fresh connection (read_once_more_if_stale)."""
+    within that second is pinged too when the server said something on it since (a
+    terminated backend's last words: _sent_something); one that died silently fails its
+    first statement, which invalidates the pool (SQLAlchemy's disconnect handling), and
+    the request's authentication read tries once more on a fresh connection
+    (read_once_more_if_stale)."""
 
     def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
         idle_since = record.info.get(_CHECKED_IN)
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        if idle_since is None:
+            return
+        if time.monotonic() - idle_since < PING_AFTER_IDLE_S and not _sent_something(dbapi_connection):
             return
         try:
             alive = dialect.do_ping(dbapi_connection)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +22,19 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise SystemExit(f"{name} must be a number of seconds (0 or more), got {raw!r}")
+    return value
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -74,6 +88,8 @@ class Settings:
     cost_bucket_size: int = 10_000
     cost_restore_rate: int = 500
     request_timeout_seconds: float = 10.0
+    # How long a process keeps a key it authenticated (permissions.keys.KeyCache); 0: not at all.
+    api_key_cache_seconds: float = 2.0
     max_body_bytes: int = 2_000_000
     # Roles whose keys may run only the registered operations (operations/*.graphql).
     persisted_only_roles: frozenset[str] = frozenset()
@@ -116,6 +132,7 @@ def load_settings() -> Settings:
         cost_bucket_size=_int("COST_BUCKET_SIZE", 10_000),
         cost_restore_rate=_int("COST_RESTORE_RATE", 500),
         request_timeout_seconds=float(_int("REQUEST_TIMEOUT_SECONDS", 10)),
+        api_key_cache_seconds=_float("API_KEY_CACHE_SECONDS", 2.0),
         max_body_bytes=_int("MAX_BODY_BYTES", 2_000_000),
         persisted_only_roles=_roles("PERSISTED_ONLY_ROLES"),
     )

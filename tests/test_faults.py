@@ -34,6 +34,12 @@ from tests.live_server import free_port, live_server
 from tests.pgcluster import started_cluster
 
 VIEWER = "{ viewer { name } }"
+# The viewer (from the key alone) and a read of the database.
+READS = "{ viewer { name } personas(first: 1) { totalCount } }"
+UNSEEN = "pgk_00000000_" + "x" * 27  # well-formed: its check needs the database
+WRITE = """
+mutation { ingestContacts(input: {source: "fault", contacts: [{email: "after@example.com"}]}) { results { outcome } } }
+"""
 INGEST = """
 mutation($input: IngestContactsInput!) {
   ingestContacts(input: $input) { results { outcome } userErrors { code } }
@@ -68,17 +74,25 @@ async def test_the_server_answers_503_while_the_database_is_down_and_recovers(ca
         await asyncio.to_thread(cluster.stop)
         ready = await http.get("/readyz")
         with caplog.at_level(logging.ERROR, logger="personagraph"):
-            down = await http.post("/graphql", json={"query": VIEWER})
+            # a key the server has not seen (so must read) and the one it keeps (KeyCache)
+            unseen = await http.post("/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {UNSEEN}"})
+            kept = await http.post("/graphql", json={"query": READS})
 
-        # Then the server is not ready, and GraphQL answers a masked error
+        # Then the server is not ready, and GraphQL answers a masked error: 503 when the key
+        # could not be read, on the field that could not be read when the key is kept
         assert ready.status_code == 503
-        assert down.status_code == 503
-        error = down.json()["errors"][0]
-        assert error["message"] == "Unexpected error."
-        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
-        assert error["extensions"]["errorId"] in caplog.text
-        for leak in ("psycopg", "connection", "127.0.0.1", "SELECT", "api_keys"):
-            assert leak not in down.text
+        assert unseen.status_code == 503
+        assert unseen.headers["Retry-After"] == "5"
+        assert kept.status_code == 200
+        assert kept.json()["data"] is None
+        assert kept.json()["errors"][0]["path"] == ["personas"]
+        for down in (unseen, kept):
+            error = down.json()["errors"][0]
+            assert error["message"] == "Unexpected error."
+            assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+            assert error["extensions"]["errorId"] in caplog.text
+            for leak in ("psycopg", "connection", "127.0.0.1", "SELECT", "api_keys"):
+                assert leak not in down.text
 
         # When it comes back, the same server recovers without a restart
         await asyncio.to_thread(cluster.start)
@@ -88,39 +102,56 @@ async def test_the_server_answers_503_while_the_database_is_down_and_recovers(ca
         assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
 
 
-async def test_requests_right_after_the_database_dropped_every_connection_are_answered() -> None:
+@pytest.mark.parametrize(
+    ("wait_for_the_ends", "first"),
+    [(True, READS), (True, WRITE), (False, READS)],
+    ids=["ended", "ended-write", "ending"],
+)
+async def test_requests_right_after_the_database_dropped_every_connection_are_answered(
+    wait_for_the_ends: bool, first: str
+) -> None:
     # Given a server whose pool holds connections it used a moment ago (reused without a
-    # ping within a second: database.PING_AFTER_IDLE_S)
+    # ping within a second: database.PING_AFTER_IDLE_S), and that keeps the key it
+    # authenticated (permissions.keys.KeyCache: the next request sends no key statement)
     async with owner_on_a_cluster_of_its_own() as (_cluster, settings, http):
-        assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
+        assert (await http.post("/graphql", json={"query": READS})).status_code == 200
         assert (await http.get("/readyz")).status_code == 200
 
         # When PostgreSQL ends every connection to the database (an administrator,
-        # a failover, a proxy's idle timeout)
-        with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+        # a failover, a proxy's idle timeout), the requests coming while they end or after
+        _terminate_every_other_backend(settings, wait=wait_for_the_ends)
 
-        # Then the next requests are answered, not failed: the dead connection's
-        # first statement invalidates the pool and the read is tried once more
-        again = await http.post("/graphql", json={"query": VIEWER})
-        assert again.status_code == 200
-        assert again.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
+        # Then the next requests, reads or a write, are answered, not failed: a connection the
+        # server ended is pinged and replaced before use, and the one whose end comes too late
+        # for that fails its first statement, which invalidates the pool, and the read is tried
+        # once more
+        written = await http.post("/graphql", json={"query": first})
+        assert written.status_code == 200, written.text
+        assert "errors" not in written.json(), written.text
+        for _ in range(3):
+            again = await http.post("/graphql", json={"query": READS})
+            assert again.status_code == 200, again.text
+            assert again.json()["data"]["personas"]["totalCount"] == (1 if first == WRITE else 0)
         assert (await http.get("/readyz")).status_code == 200
 
         # And when it happens to connections idle for longer, they are pinged and
         # replaced before use
-        with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+        _terminate_every_other_backend(settings, wait=wait_for_the_ends)
         await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)
-        later = await http.post("/graphql", json={"query": VIEWER})
-        assert later.status_code == 200
-        assert later.json()["data"] == {"viewer": {"name": "hardening OWNER"}}
+        later = await http.post("/graphql", json={"query": READS})
+        assert later.status_code == 200, later.text
+        assert later.json()["data"]["viewer"] == {"name": "hardening OWNER"}
+
+
+def _terminate_every_other_backend(settings: Settings, *, wait: bool) -> None:
+    """pg_terminate_backend, waiting for each backend to end (or not: it returns once signalled)."""
+    timeout = 5_000 if wait else 0
+    with psycopg.connect(_plain_url(settings), autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            (timeout,),
+        )
 
 
 def _contacts(count: int) -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
 from loaders.nodes import NODE_TABLES
@@ -168,18 +167,3 @@ async def test_bad_page_arguments_are_bad_user_input(owner_client: GraphQLClient
     body = await owner_client.execute(PERSONAS, variables)
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-
-
-async def test_revoked_key_is_refused(client_for: ClientFactory, db: object) -> None:
-    from database import Database
-    from permissions.keys import revoke_key
-
-    assert isinstance(db, Database)
-    client = await client_for(Role.STAFF)
-    assert (await client.post(VIEWER)).status_code == 200
-    prefix = client.http.headers["Authorization"].split("_", 2)[1]
-    async with db.session() as session, session.begin():
-        await revoke_key(session, prefix)
-    response = await client.post(VIEWER)
-    assert response.status_code == 401
-    assert isinstance(response, httpx.Response)
