@@ -15,7 +15,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, literal, or_, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Subquery,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -97,14 +111,19 @@ def _carried_columns(carry: Carry, sqlite: bool) -> list[Any]:
     columns: list[Any] = []
     if carry.points:
         balance = select(ROLLUPS.c.points_balance).where(ROLLUPS.c.org_id == P.org_id, ROLLUPS.c.persona_id == P.id)
-        columns.append(func.coalesce(balance.scalar_subquery(), 0).label(CARRIED_POINTS))
+        # (Each computed column CAST to its type: a statement whose every column's type is
+        # declared goes straight to the driver, database.select_rows.)
+        columns.append(cast(func.coalesce(balance.scalar_subquery(), 0), Integer).label(CARRIED_POINTS))
     if carry.tags:
-        # SQLite has no ordered aggregate before 3.44: its JSON array is sorted in Python,
-        # which orders text as SQLite's BINARY collation does.
-        ordered = aggregate_order_by(TAGS.c.tag, TAGS.c.tag)
-        tags = func.json_group_array(TAGS.c.tag) if sqlite else func.array_agg(ordered)
-        of_persona = select(tags).where(TAGS.c.org_id == P.org_id, TAGS.c.persona_id == P.id)
-        columns.append(of_persona.scalar_subquery().label(_CARRIED_TAGS))
+        of_persona = (TAGS.c.org_id == P.org_id, TAGS.c.persona_id == P.id)
+        if sqlite:
+            # SQLite has no ordered aggregate before 3.44: its JSON array is sorted in Python,
+            # which orders text as SQLite's BINARY collation does.
+            tags: ColumnElement[Any] = select(func.json_group_array(TAGS.c.tag)).where(*of_persona).scalar_subquery()
+        else:
+            ordered = func.json_agg(aggregate_order_by(TAGS.c.tag, TAGS.c.tag))
+            tags = cast(select(ordered).where(*of_persona).scalar_subquery(), JSON)
+        columns.append(tags.label(_CARRIED_TAGS))
     return columns
 
 
@@ -168,9 +187,9 @@ def _page_statement(
     if with_total and request.cursor is not None:
         raise ValueError("a plain search counts in its page's statement on a first page only")
     rank = literal(0)
-    columns: list[Any] = [PERSONAS, rank.label(_RANK), *_carried(carry, sqlite)]
+    columns: list[Any] = [PERSONAS, cast(rank, Integer).label(_RANK), *_carried(carry, sqlite)]
     if with_total:
-        columns.append(func.count().over().label(_TOTAL))
+        columns.append(cast(func.count().over(), BigInteger).label(_TOTAL))
     stmt = select(*columns).where(*search.conditions)
     after = _after(rank, P.created_at, P.id, request, ranked=False)
     if after is not None:
@@ -221,7 +240,9 @@ def _whole_personas(
     """The page's personas (org_id, id, created_at of `page_rows`) as whole rows, in its order,
     with their relevance, what they carry and the count."""
     page = page_rows.c
-    extra = [rank.label(_RANK), *carry] + ([total.label(_TOTAL)] if total is not None else [])
+    extra = [cast(rank, Integer).label(_RANK), *carry] + (
+        [cast(total, BigInteger).label(_TOTAL)] if total is not None else []
+    )
     return (
         select(PERSONAS, *extra)
         .join_from(PERSONAS, page_rows, and_(P.org_id == page.org_id, P.id == page.id))
