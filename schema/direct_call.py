@@ -13,6 +13,7 @@ from typing import Any
 from graphql import GraphQLField, GraphQLNonNull, GraphQLScalarType
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.relay import GlobalID
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
@@ -29,12 +30,13 @@ class DirectCall:
     arguments: tuple[tuple[str, str], ...] = ()
 
 
-def direct_call(field: StrawberryField, definition: GraphQLField) -> DirectCall | None:
+def direct_call(field: StrawberryField, definition: GraphQLField, names: NameConverter) -> DirectCall | None:
     """None where strawberry's conversion of the arguments does more than pass them on (an
     argument of an input, enum or list type, a relay GlobalID or a Maybe, an extension that
-    maps the arguments) or where an argument's GraphQL name is not its Python name (a
-    camelCased one): get_arguments calls those. A scalar's value is graphql-core's coerced
-    one, which strawberry passes as it is; an argument not given is left to the default."""
+    maps the arguments): get_arguments calls those. A scalar's value is graphql-core's coerced
+    one, which strawberry passes as it is, under the Python name of the argument the schema's
+    name converter (`names`) gave its GraphQL name; an argument not given is left to the
+    default."""
     resolver = field.base_resolver
     assert resolver is not None
     if any(type(e).map_arguments is not FieldExtension.map_arguments for e in field.extensions):
@@ -43,12 +45,12 @@ def direct_call(field: StrawberryField, definition: GraphQLField) -> DirectCall 
         return None
     if any(_converted_by_strawberry(argument.type) for argument in field.arguments):
         return None
-    names = {argument.graphql_name or argument.python_name: argument.python_name for argument in field.arguments}
-    if set(names) != set(definition.args):
+    python_names = {names.from_argument(argument): argument.python_name for argument in field.arguments}
+    if set(python_names) != set(definition.args):
         return None
     sources = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)
     info = resolver.info_parameter
-    arguments = tuple(names.items())
+    arguments = tuple(python_names.items())
     return DirectCall(resolver.self_parameter is not None, sources, info.name if info is not None else None, arguments)
 
 

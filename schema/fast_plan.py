@@ -46,6 +46,7 @@ from graphql import (
     is_abstract_type,
     is_leaf_type,
 )
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -110,6 +111,7 @@ class FieldCollector:
 
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.schema = schema
+        self.names: NameConverter = schema._strawberry_schema.config.name_converter  # type: ignore[attr-defined]
         self.fragments = fragments
 
     def collect(
@@ -184,7 +186,7 @@ class Compiler(FieldCollector):
             parent=parent,
             complete=complete,
             takes_arguments=bool(definition.args),
-            direct=None if basic else direct_call(field, definition),
+            direct=None if basic else direct_call(field, definition, self.names),
             plain_leaf=basic and is_leaf_type(get_named_type(definition.type)),
         )
 

@@ -131,9 +131,14 @@ async def test_resolvers_with_scalar_arguments_are_called_by_the_executor_itself
         variables,
     )
 
+    # And the Personas page with a camelCased argument (includeArchived), given and not
+    archived = await owner.data("{ personas(query: \"ada@example.com\", includeArchived: true) { totalCount } }")
+    listed = await owner.data("{ personas(first: 5) { totalCount } }")
+
     # Then it answers, and none of those went through strawberry's conversion (scalars only)
     assert card["persona"]["id"] == variables["id"]
     assert paged["persona"]["history"] == {"orders": {"totalCount": 0}, "points": {"totalCount": 0}}
+    assert archived == listed == {"personas": {"totalCount": 1}}
     assert converted == []
 
     # While an argument strawberry converts (a list of enums) still goes through it
