@@ -132,7 +132,7 @@ async def test_resolvers_with_scalar_arguments_are_called_by_the_executor_itself
     )
 
     # And the Personas page with a camelCased argument (includeArchived), given and not
-    archived = await owner.data("{ personas(query: \"ada@example.com\", includeArchived: true) { totalCount } }")
+    archived = await owner.data('{ personas(query: "ada@example.com", includeArchived: true) { totalCount } }')
     listed = await owner.data("{ personas(first: 5) { totalCount } }")
 
     # Then it answers, and none of those went through strawberry's conversion (scalars only)
