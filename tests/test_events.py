@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -557,6 +558,20 @@ async def test_a_pixel_report_with_a_valid_token_is_stored_without_the_token(
         "page_view",
         "https://shop.example/menu?cat=flower",
     )
+
+
+async def test_a_pixel_token_made_before_tokens_went_uncompressed_is_still_accepted(
+    owner_client: GraphQLClient, settings: Settings, org: Organization, dana: MadePersona
+) -> None:
+    # itsdangerous's own form, its payload compressed, as links were signed until session 10
+    before = URLSafeTimedSerializer(settings.secret, salt="personagraph.pixel").dumps([org.id.hex, dana.id.hex])
+    now = persona_token(settings, org.id, dana.id, "pixel")
+    assert before.startswith(".")  # compressed
+    assert not now.startswith(".")
+    for token in (before, now):
+        response = await owner_client.http.post("/px/acme", content=report(token), headers=PIXEL_HEADERS)
+        assert response.status_code == 204
+    assert (await history(owner_client, dana))["history"]["pixelEvents"]["totalCount"] == 2
 
 
 async def test_the_pixel_answers_a_cors_preflight(owner_client: GraphQLClient) -> None:
