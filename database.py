@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 from psycopg import _queries as psycopg_queries
 from sqlalchemy import event, select
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine.base import Engine, OptionEngine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, Pool, PoolProxiedConnection
 
 from coalesce import (
     COALESCE_TURNS,
@@ -197,6 +198,39 @@ def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+class _ReadEngine(OptionEngine):
+    """The engine's requests' reads (RequestDatabase): the same dialect, statement cache and
+    event listeners (an OptionEngine's), over a pool of its own (the engine's, recreated: same
+    size, same pool events) whose connections are put in autocommit once, when made. Checked
+    out of the engine's pool with `isolation_level="AUTOCOMMIT"`, a connection had its level
+    set on every checkout and reset on every return, each through SQLAlchemy's greenlet:
+    ~280 µs of CPU a request against ~120 (a request reads on one connection)."""
+
+    def __init__(self, proxied: Engine) -> None:
+        super().__init__(proxied, {READ_ONLY: True})
+        self._pool = proxied.pool.recreate()
+        event.listen(self._pool, "connect", self._autocommit)
+
+    def _autocommit(self, dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        self.dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
+
+    @property
+    def pool(self) -> Pool:
+        return self._pool
+
+    @pool.setter
+    def pool(self, pool: Pool) -> None:  # Engine.dispose() recreates it
+        self._pool = pool
+
+
+def read_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """PostgreSQL: the engine for requests' reads (_ReadEngine). SQLite: None (reads take the
+    engine's connections, each marked read-only)."""
+    if engine.dialect.name == "sqlite":
+        return None
+    return AsyncEngine(_ReadEngine(engine.sync_engine))
+
+
 def _with_generic_plans(options: str | tuple[str, ...] | None) -> str:
     """The connection's server options, with prepared statements planned once (generic plans).
 
@@ -243,6 +277,7 @@ class Database:
         self.coalesce_reads = coalesce_reads
         self.sessions = session_factory(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.read_engine = read_engine(engine)
 
     def session(self) -> AsyncSession:
         return self.sessions()
@@ -271,6 +306,8 @@ class Database:
         return RequestDatabase(self)
 
     async def dispose(self) -> None:
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
         await self.engine.dispose()
 
 
@@ -303,6 +340,7 @@ class RequestDatabase(Database):
         self.is_sqlite = parent.is_sqlite
         self.reads_per_request = parent.reads_per_request
         self.coalesce_reads = parent.coalesce_reads and not parent.is_sqlite
+        self.read_engine = parent.read_engine
         self._free = asyncio.Semaphore(self.reads_per_request)
         self._idle: list[AsyncConnection] = []
         self._open: list[AsyncConnection] = []
@@ -310,15 +348,15 @@ class RequestDatabase(Database):
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def _connect(self) -> AsyncConnection:
-        raw = await self.engine.connect()
-        options: dict[str, Any] = {READ_ONLY: True}
-        if not self.is_sqlite:
-            options["isolation_level"] = "AUTOCOMMIT"
-        try:
-            connection = await raw.execution_options(**options)
-        except BaseException:
-            await raw.close()
-            raise
+        if self.read_engine is not None:  # PostgreSQL: in autocommit, read-only, from the start
+            connection = await self.read_engine.connect()
+        else:
+            raw = await self.engine.connect()
+            try:
+                connection = await raw.execution_options(**{READ_ONLY: True})
+            except BaseException:
+                await raw.close()
+                raise
         self._open.append(connection)
         return connection
 
