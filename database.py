@@ -223,12 +223,19 @@ class _ReadEngine(OptionEngine):
         self._pool = pool
 
 
+_READS = "_personagraph_reads"
+
+
 def read_engine(engine: AsyncEngine) -> AsyncEngine | None:
-    """PostgreSQL: the engine for requests' reads (_ReadEngine). SQLite: None (reads take the
-    engine's connections, each marked read-only)."""
+    """PostgreSQL: the engine for requests' reads (_ReadEngine), one per engine, whichever
+    Databases share it. SQLite: None (reads take the engine's connections, each marked read-only)."""
     if engine.dialect.name == "sqlite":
         return None
-    return AsyncEngine(_ReadEngine(engine.sync_engine))
+    reads: AsyncEngine | None = getattr(engine.sync_engine, _READS, None)
+    if reads is None:
+        reads = AsyncEngine(_ReadEngine(engine.sync_engine))
+        setattr(engine.sync_engine, _READS, reads)
+    return reads
 
 
 def _with_generic_plans(options: str | tuple[str, ...] | None) -> str:
