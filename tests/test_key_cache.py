@@ -13,6 +13,7 @@ from database import Database
 from models import ApiKey, Organization
 from permissions.keys import _hash as key_hash
 from permissions.keys import revoke_key
+from permissions.matrix import Role
 from settings import Settings
 from tests.conftest import StatementCounter
 from tests.hardening import world
@@ -63,7 +64,7 @@ async def test_a_key_revoked_elsewhere_is_refused_once_the_cache_time_has_passed
         http = made.client()
         assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
         async with session_db.session() as session, session.begin():  # as `personagraph revoke-key` does
-            assert await revoke_key(session, _prefix(made.keys[next(iter(made.keys))])) is not None
+            assert await revoke_key(session, _prefix(made.keys[Role.OWNER])) is not None
         revoked_at = asyncio.get_running_loop().time()
         await asyncio.sleep(0.4)
         refused = await http.post("/graphql", json={"query": VIEWER})
@@ -76,7 +77,7 @@ async def test_without_the_cache_a_revoked_key_is_refused_at_once(session_db: Da
         http = made.client()
         assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 200
         async with session_db.session() as session, session.begin():
-            await revoke_key(session, _prefix(made.keys[next(iter(made.keys))]))
+            await revoke_key(session, _prefix(made.keys[Role.OWNER]))
         assert (await http.post("/graphql", json={"query": VIEWER})).status_code == 401
 
 
