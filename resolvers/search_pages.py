@@ -240,9 +240,9 @@ def _whole_personas(
     """The page's personas (org_id, id, created_at of `page_rows`) as whole rows, in its order,
     with their relevance, what they carry and the count."""
     page = page_rows.c
-    extra = [cast(rank, Integer).label(_RANK), *carry] + (
-        [cast(total, BigInteger).label(_TOTAL)] if total is not None else []
-    )
+    extra = [cast(rank, Integer).label(_RANK), *carry]
+    if total is not None:
+        extra.append(cast(total, BigInteger).label(_TOTAL))
     return (
         select(PERSONAS, *extra)
         .join_from(PERSONAS, page_rows, and_(P.org_id == page.org_id, P.id == page.id))
