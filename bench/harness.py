@@ -37,7 +37,7 @@ import phonenumbers
 import psycopg
 
 from bench import report
-from bench.client import Target, get, latency, one
+from bench.client import Connection, HttpError, Target, get, latency, one
 from bench.cluster import bench_postgres, sqlalchemy_url
 from bench.floor import install_helpers
 from bench.generate import SCALES, generate
@@ -241,38 +241,71 @@ async def card_by_size(run: Run) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ writes
 
 
+WRITE_CLIENTS = (1, 8)  # as the reads: one client, then eight at once against the one server process
+
+
 async def write_batches(run: Run) -> list[dict[str, Any]]:
-    """ingestContacts then recordOrders, batches of 500 through the app over HTTP."""
+    """ingestContacts then recordOrders, batches of 500 through the app over HTTP, by one client and
+    then by eight at once (partners sending in parallel): rows/s over the wall time of each."""
     print("- ingestion (batches of 500)", flush=True)
     batches, size = run.args.write_batches, 500
     stamp = int(time.time())
-    offset = (stamp % 100_000) * 10  # new contacts per run (area code 628 is never generated)
+    offset = (stamp % 40_000) * 100  # new contacts per run (area code 628 is never generated)
     rng = random.Random(stamp)
-    out = []
-    runs: list[tuple[str, str, str, list[list[dict[str, Any]]], dict[str, Any]]] = [
-        ("ingestContacts", INGEST_CONTACTS, "contacts",
-         [[contact(offset + b * size + i) for i in range(size)] for b in range(batches)], {"source": WRITE_SOURCES[0]}),
-        ("recordOrders", RECORD_ORDERS, "orders",
-         [[order(b * size + i, offset + rng.randrange(batches * size), rng, str(stamp)) for i in range(size)]
-          for b in range(batches)], {}),
-    ]  # fmt: skip
-    for field_name, doc, rows_key, payloads, extra in runs:
-        spent, rows = 0.0, 0
-        for payload in payloads:
-            request = graphql_request(doc, {"input": {rows_key: payload, **extra}}, run.sample.key)
-            started = time.perf_counter()
-            status, body = await one(run.app, request)
-            spent += time.perf_counter() - started
-            data = orjson.loads(body)
-            if status != 200 or data.get("errors"):
-                run.skip(f"{field_name}: HTTP {status} {str(data.get('errors'))[:300]}")
-                break
-            bad = [r for r in data["data"][field_name]["results"] if r["userErrors"]]
-            rows += len(payload) - len(bad)
-        if rows:
-            print(f"  {field_name}: {rows / spent:,.0f} rows/s ({rows} rows, {spent * 1000 / rows:.2f} ms/row)")
-            out.append({"operation": field_name, "rows": rows, "seconds": spent, "rows_per_s": rows / spent})
+    out: list[dict[str, Any]] = []
+    for clients in WRITE_CLIENTS:
+        # Each client's own contacts; the orders go to customers among every contact of this round.
+        contacts = batches * size * clients
+        runs: list[tuple[str, str, str, list[list[dict[str, Any]]], dict[str, Any]]] = [
+            ("ingestContacts", INGEST_CONTACTS, "contacts",
+             [[contact(offset + b * size + i) for i in range(size)] for b in range(batches * clients)],
+             {"source": WRITE_SOURCES[0]}),
+            ("recordOrders", RECORD_ORDERS, "orders",
+             [[order(offset + b * size + i, offset + rng.randrange(contacts), rng, str(stamp)) for i in range(size)]
+              for b in range(batches * clients)], {}),
+        ]  # fmt: skip
+        offset += contacts
+        for field_name, doc, rows_key, payloads, extra in runs:
+            requests = [graphql_request(doc, {"input": {rows_key: p, **extra}}, run.sample.key) for p in payloads]
+            try:
+                rows, seconds = await _send_batches(run.app, field_name, requests, clients)
+            except HttpError as exc:
+                run.skip(f"{field_name} at {clients} client(s): {exc}"[:400])
+                return out
+            print(f"  {field_name}, {clients} client(s): {rows / seconds:,.0f} rows/s ({rows} rows)", flush=True)
+            out.append(
+                {
+                    "operation": field_name,
+                    "clients": clients,
+                    "rows": rows,
+                    "seconds": seconds,
+                    "rows_per_s": rows / seconds,
+                }
+            )
     return out
+
+
+async def _send_batches(target: Target, field_name: str, requests: list[bytes], clients: int) -> tuple[int, float]:
+    """Every request sent, `clients` at a time (client k sends requests k, k + clients, ...); the rows
+    written without a userError, and the wall time."""
+
+    async def client(mine: list[bytes]) -> int:
+        written = 0
+        conn = await Connection.open(target)
+        try:
+            for request in mine:
+                status, body = await conn.send(request)
+                data = orjson.loads(body)
+                if status != 200 or data.get("errors"):
+                    raise HttpError(f"HTTP {status} {str(data.get('errors'))[:300]}")
+                written += sum(not r["userErrors"] for r in data["data"][field_name]["results"])
+        finally:
+            await conn.close()
+        return written
+
+    started = time.perf_counter()
+    written = await asyncio.gather(*(client(requests[k::clients]) for k in range(clients)))
+    return sum(written), time.perf_counter() - started
 
 
 async def export_csv(run: Run, app: Server) -> list[dict[str, Any]]:

@@ -112,8 +112,11 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {row['app']['p50_ms'] / base:.2f}x |"
             )
     if results.get("writes"):
-        lines += ["", "| write (batches of 500, GraphQL over HTTP) | rows | rows/s |", "|---|---:|---:|"]
-        lines += [f"| {w['operation']} | {w['rows']:,} | {w['rows_per_s']:,.0f} |" for w in results["writes"]]
+        lines += ["", "| write (batches of 500, GraphQL over HTTP) | clients | rows | rows/s |", "|---|---:|---:|---:|"]
+        lines += [
+            f"| {w['operation']} | {w.get('clients', 1)} | {w['rows']:,} | {w['rows_per_s']:,.0f} |"
+            for w in results["writes"]
+        ]
     if results.get("export"):
         lines += ["", "| CSV export | rows | rows/s | server peak RSS |", "|---|---:|---:|---:|"]
         for e in results["export"]:
