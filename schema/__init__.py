@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import strawberry
@@ -25,6 +26,7 @@ from schema.persona_root import PersonaQuery
 from schema.points_mutations import PointsMutation
 from schema.privacy import PrivacyMutation, PrivacyQuery
 from schema.profile_mutations import ProfileMutation
+from schema.scalars import DATETIME
 from schema.search import SearchQuery
 
 # Each card area contributes its root fields here (one line per area).
@@ -61,6 +63,7 @@ def build_schema(**kwargs: Any) -> strawberry.Schema:
     return PersonaGraphSchema(
         query=Query,
         mutation=Mutation,
+        scalar_overrides={dt.datetime: DATETIME},
         # Classes, not instances: strawberry builds fresh ones per request.
         extensions=[
             HideSuggestions,

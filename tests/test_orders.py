@@ -141,6 +141,16 @@ async def test_an_order_of_a_new_customer_makes_its_persona(operator_client: Gra
     assert persona["shoppingHabits"] == {"spendAllTime": "103.50", "salesCount": 1}
 
 
+async def test_an_order_placed_at_any_offset_is_that_instant_shown_in_utc(operator_client: GraphQLClient) -> None:
+    # Given the same moment written with an offset, in UTC, and with a fraction of a second
+    at = ("2025-03-01T18:30:00.25+05:30", "2025-03-01T13:00:00.250000Z", "2025-03-01T08:00:00.25-05:00")
+    orders = [{**ticket(f"t-{i}", {"phone": ANN_PHONE}), "placedAt": when} for i, when in enumerate(at)]
+    # When the orders are recorded
+    results = await record(operator_client, *orders)
+    # Then each is placed at that instant, read back in UTC
+    assert [r["order"]["placedAt"] for r in results] == ["2025-03-01T13:00:00.250000+00:00"] * 3
+
+
 async def test_a_replayed_order_is_a_duplicate_and_changes_nothing(operator_client: GraphQLClient) -> None:
     order = ticket("t-1", {"phone": ANN_PHONE, "loyaltyMember": True}, "40.00")
     (first,) = await record(operator_client, order)
