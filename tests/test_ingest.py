@@ -236,6 +236,19 @@ async def test_a_contact_with_only_placeholders_is_refused(
     assert errors_of(result) == [("NO_CONTACT_INFO", ["input", "contacts", "0"])]
 
 
+async def test_the_placeholders_an_operator_adds_count_as_none_from_the_next_request(
+    operator_client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the front desk's own stand-ins, set while the server runs
+    contacts = ({"email": "FrontDesk@Shop.example"}, {"email": "nobody@elsewhere.example"}, {"phone": BEA_PHONE})
+    monkeypatch.setenv("PERSONAGRAPH_PLACEHOLDERS", "frontdesk@shop.example, nobody@, 6467830134")
+    # Then an address, a local part at any domain and a phone's digits named there make no customer
+    assert outcomes(await ingest(operator_client, *contacts)) == ["REJECTED"] * 3
+    # And once the setting changes back, the same contacts are customers
+    monkeypatch.delenv("PERSONAGRAPH_PLACEHOLDERS")
+    assert outcomes(await ingest(operator_client, *contacts)) == ["CREATED"] * 3
+
+
 async def test_placeholders_are_never_identity_keys(operator_client: GraphQLClient) -> None:
     results = await ingest(
         operator_client,
