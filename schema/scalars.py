@@ -18,7 +18,6 @@ from strawberry.types.scalar import ScalarDefinition
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 _GENERAL = DateTimeDefinition.parse_value
-assert _GENERAL is not None
 
 
 def parse_datetime(value: object) -> object:
@@ -27,6 +26,7 @@ def parse_datetime(value: object) -> object:
             return dt.datetime.fromisoformat(value)
         except ValueError:  # e.g. 24:00, or an offset of a day: the general parser decides
             pass
+    assert _GENERAL is not None
     return _GENERAL(value)
 
 

@@ -16,7 +16,6 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 from schema.scalars import parse_datetime
 
 GENERAL = DateTimeDefinition.parse_value
-assert GENERAL is not None
 TWO = st.integers(min_value=0, max_value=99).map(lambda n: f"{n:02d}")
 FRACTION = st.one_of(st.just(""), st.text(alphabet="0123456789", min_size=1, max_size=7).map(lambda d: f".{d}"))
 OFFSET = st.one_of(
@@ -25,6 +24,7 @@ OFFSET = st.one_of(
 
 
 def general(value: str) -> tuple[dt.datetime | None, str | None]:
+    assert GENERAL is not None
     try:
         parsed = GENERAL(value)
     except StrawberryInputCoercionError as exc:
