@@ -23,7 +23,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from database import Database, RequestDatabase, create_engine, read_once_more_if_stale
+from database import Database, RequestDatabase, read_once_more_if_stale
+from engines import create_engine
 from loaders import Loaders
 from permissions.keys import Authenticated, KeyCache, authenticate, touch_key
 from permissions.viewer import Viewer

@@ -19,7 +19,8 @@ from typing import Any, NoReturn
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 
-from database import Database, create_engine, sync_url
+from database import Database
+from engines import create_engine, sync_url
 from permissions.keys import authenticate, issue_key, list_keys, revoke_key
 from permissions.matrix import Role
 from resolvers.errors import ApiError

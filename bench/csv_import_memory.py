@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cli import migrate
-from database import Database, create_engine
+from database import Database
+from engines import create_engine
 from resolvers.csv_import import ImportSummary, import_csv
 from resolvers.organizations import create_organization
 from settings import Settings

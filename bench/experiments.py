@@ -15,6 +15,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 import database
+import engines
 from app import create_app
 from settings import get_settings
 
@@ -32,6 +33,6 @@ def _read_per_batch(self: database.Database) -> database.RequestDatabase:
 
 def read_per_batch() -> Starlette:
     settings = get_settings()
-    db = database.Database(database.create_engine(settings))
+    db = database.Database(engines.create_engine(settings))
     database.Database.for_request = _read_per_batch  # type: ignore[method-assign]
     return create_app(settings, database=db)

@@ -346,7 +346,8 @@ async def verify_rollups(url: str, org_id: uuid.UUID, sample: int = 25) -> int:
     """Compare stored rollups with resolvers/rollups.recompute for a sample; the number that differ."""
     from sqlalchemy import text
 
-    from database import Database, create_engine
+    from database import Database
+    from engines import create_engine
     from resolvers import rollups
 
     db = Database(create_engine(Settings(database_url=sqlalchemy_url(url))))

@@ -87,7 +87,8 @@ def gid(type_name: str, id_: uuid.UUID) -> str:
 
 
 async def issue_owner_key(url: str, org_id: uuid.UUID) -> str:
-    from database import Database, create_engine
+    from database import Database
+    from engines import create_engine
     from permissions.keys import issue_key
     from permissions.matrix import Role
     from settings import Settings as AppSettings

@@ -54,7 +54,8 @@ from sqlalchemy import event, text
 
 from app import create_app
 from cli import migrate
-from database import Database, create_engine
+from database import Database
+from engines import create_engine
 from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.organizations import create_organization

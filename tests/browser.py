@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from database import Database, create_engine
+from database import Database
+from engines import create_engine
 from settings import Settings
 
 T = TypeVar("T")

@@ -20,7 +20,8 @@ from sqlalchemy import event
 
 from app import create_app
 from cli import migrate
-from database import Database, create_engine
+from database import Database
+from engines import create_engine
 from models import Organization
 from permissions.keys import issue_key
 from permissions.matrix import Role

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from database import Database
-from database import create_engine as create_async_engine
+from engines import create_engine as create_async_engine
 from models import Organization
 from models.base import new_id, utcnow
 from models.enums import Channel

@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from cli import migrate
-from database import PING_AFTER_IDLE_S, Database, create_engine
+from database import Database
+from engines import PING_AFTER_IDLE_S, create_engine
 from models import Organization, Persona
 from permissions.matrix import Role
 from schema.errors import ErrorVocabulary
@@ -111,7 +112,7 @@ async def test_requests_right_after_the_database_dropped_every_connection_are_an
     wait_for_the_ends: bool, first: str
 ) -> None:
     # Given a server whose pool holds connections it used a moment ago (reused without a
-    # ping within a second: database.PING_AFTER_IDLE_S), and that keeps the key it
+    # ping within a second: engines.PING_AFTER_IDLE_S), and that keeps the key it
     # authenticated (permissions.keys.KeyCache: the next request sends no key statement)
     async with owner_on_a_cluster_of_its_own() as (_cluster, settings, http):
         assert (await http.post("/graphql", json={"query": READS})).status_code == 200

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
 
 from cli import downgrade, migrate
-from database import sync_url
+from engines import sync_url
 from settings import Settings
 
 NOT_TENANT = {"organizations", "alembic_version"}

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 from database import Database
-from database import create_engine as create_async_engine
+from engines import create_engine as create_async_engine
 from models import Organization
 from models.base import new_id, utcnow
 from models.tables import NAME_PARTS, PERSONAS

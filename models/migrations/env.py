@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
-from database import sync_url
+from engines import sync_url
 
 config = context.config
 target_metadata = SQLModel.metadata
