@@ -41,17 +41,8 @@ from resolvers.errors import UserError, UserErrors
 from resolvers.ingest_batch import load_known, store_errors, write_contacts, write_legacy_imports
 from resolvers.ingest_plan import BatchPlan, ContactRow
 from resolvers.ingest_rules import errors_of, validate_contact
-from resolvers.orders import (
-    MAX_MERGE_HOPS,
-    NO_BOOST,
-    OrderData,
-    OrderOutcome,
-    _boosting_audiences,
-    dimension_names,
-    line_rows,
-    record_order,
-    validate_order,
-)
+from resolvers.orders import MAX_MERGE_HOPS, OrderData, OrderOutcome, line_rows, record_order, validate_order
+from resolvers.orders_accrual import NO_BOOST, boosting_audiences, dimension_names
 from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
 from resolvers.upsert import insert_rows
@@ -367,7 +358,7 @@ class OrdersBatch:
         if not persona_ids:
             return {}
         if self.boosting is None:
-            self.boosting = await _boosting_audiences(self.session, self.org.id)
+            self.boosting = await boosting_audiences(self.session, self.org.id)
         if not self.boosting:
             return {}
         found = await audiences.memberships(self.session, self.org.id, sorted(persona_ids), self.boosting)
