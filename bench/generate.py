@@ -49,7 +49,8 @@ from pathlib import Path
 import psycopg
 
 from bench.cluster import bench_postgres, libpq_url, sqlalchemy_url
-from bench.dataset import TABLES, Org, PersonaMaker, Plan, lognormal_counts, tombstones
+from bench.dataset import Org, PersonaMaker, Plan, lognormal_counts, tombstones
+from bench.dataset_values import TABLES
 from cli import migrate
 from models.enums import Channel
 from models.export import TAG_SEPARATOR, consent_column
