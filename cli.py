@@ -181,7 +181,7 @@ def cmd_rebuild_rollups(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_expire_points(args: argparse.Namespace, settings: Settings) -> None:
-    from resolvers.points_actions import expire_points, organizations_with_expiry
+    from resolvers.points_expiry import expire_points, organizations_with_expiry
 
     async def work(db: Database) -> None:
         async with db.session() as session:
