@@ -23,7 +23,8 @@ from models.base import one_of
 from models.tables import AUDIENCES, ORGANIZATIONS, PERSONAS
 from resolvers.amounts import decimal_to_milli
 from resolvers.errors import BadQuery, UserError, UserErrors
-from resolvers.search import Comparison, parse_search
+from resolvers.search import parse_search
+from resolvers.search_query import Comparison
 from resolvers.search_sql import CompiledSearch, compile_search
 from resolvers.search_terms import Dialect, Executor
 

@@ -27,6 +27,20 @@ from decimal import Decimal, InvalidOperation
 from models.enums import Channel, OptInStatus, SourceKind
 from resolvers.errors import BadQuery, UserError
 from resolvers.identity import normalize_email, normalize_phone
+from resolvers.search_query import (
+    AttributeIs,
+    Comparison,
+    ConsentIs,
+    Email,
+    ExactName,
+    Flag,
+    Phone,
+    SearchQuery,
+    SourceIs,
+    StoreIs,
+    TagIs,
+    Term,
+)
 
 OPERATORS = ("<=", ">=", "<", ">", "=")
 OPERATOR_CHARS = frozenset("<>=")
@@ -51,102 +65,6 @@ class SearchSyntaxError(BadQuery):
     def __init__(self, problem: str, offset: int) -> None:
         self.position = offset + 1
         super().__init__(f"{problem} (at character {self.position})")
-
-
-# ----------------------------------------------------------------- terms
-
-
-@dataclass(frozen=True)
-class NameWords:
-    """Every word must appear somewhere in the name (case-insensitive)."""
-
-    words: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ExactName:
-    """Lower-cased, with single spaces between the words."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Email:
-    email: str
-
-
-@dataclass(frozen=True)
-class Phone:
-    raw: str
-    offset: int
-
-
-@dataclass(frozen=True)
-class Flag:
-    """has:mobile_phone, has:email, is:loyalty_member or is:archived."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class ConsentIs:
-    channel: str
-    status: str
-
-
-@dataclass(frozen=True)
-class SourceIs:
-    kind: str | None = None
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class TagIs:
-    tag: str
-
-
-@dataclass(frozen=True)
-class AttributeIs:
-    key: str
-    value: str
-
-
-@dataclass(frozen=True)
-class StoreIs:
-    name: str
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """`value` is an int for points/orders/last_seen, cents for spent, a date for signed_up."""
-
-    field: str
-    operator: str
-    value: int | dt.date
-
-
-Term = ExactName | Email | Phone | Flag | ConsentIs | SourceIs | TagIs | AttributeIs | StoreIs | Comparison
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    """A parsed query: the terms to AND, and the bare name words apart (they rank results)."""
-
-    terms: tuple[Term, ...] = ()
-    name_words: tuple[str, ...] = ()
-
-    @property
-    def archived(self) -> bool:
-        """is:archived asks for archived personas, so they are not hidden."""
-        return Flag("archived") in self.terms
-
-    @property
-    def has_phone(self) -> bool:
-        return any(isinstance(t, Phone) for t in self.terms)
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.terms and not self.name_words
 
 
 def phone_e164(term: Phone, region: str) -> str | None:

@@ -25,15 +25,9 @@ from models.base import utcnow
 from models.enums import IdentityKind
 from models.tables import KEYS, ORGANIZATIONS, PERSONAS
 from resolvers.persona import listed_personas
-from resolvers.search import (
-    Email,
-    ExactName,
-    Phone,
-    SearchQuery,
-    parse_search,
-    phone_e164,
-)
+from resolvers.search import parse_search, phone_e164
 from resolvers.search_names import OneWord
+from resolvers.search_query import Email, ExactName, Phone, SearchQuery
 from resolvers.search_terms import (
     FULL_NAME,
     Dialect,

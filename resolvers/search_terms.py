@@ -38,7 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from models.base import UTCDateTime
 from models.enums import IdentityKind, SourceKind
 from models.tables import ATTRIBUTES, CONSENTS, KEYS, ORDERS, PERSONAS, ROLLUPS, STORES, TAGS
-from resolvers.search import (
+from resolvers.search import phone_e164
+from resolvers.search_query import (
     AttributeIs,
     Comparison,
     ConsentIs,
@@ -50,7 +51,6 @@ from resolvers.search import (
     StoreIs,
     TagIs,
     Term,
-    phone_e164,
 )
 
 P = PERSONAS.c
