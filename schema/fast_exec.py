@@ -21,8 +21,8 @@ fields with extensions other than the permission check, a field the viewer may
 not see (graphql-core answers it with null and a FORBIDDEN error), and any
 exception while running (a NotFound, a bad argument, a null in a non-null
 field). Queries do not write, so running one again under graphql-core is safe
-and answers with graphql-core's exact errors. tests/test_execution_parity.py
-holds both paths to byte-identical answers.
+and answers with graphql-core's exact errors. tests/test_execution_parity_*.py
+hold both paths to byte-identical answers.
 """
 
 from __future__ import annotations

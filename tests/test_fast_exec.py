@@ -2,7 +2,7 @@
 that it really answers them (graphql-core is not called), and that what it
 cannot answer still gets graphql-core's exact answer.
 
-tests/test_execution_parity.py compares whole answers of both paths for every
+tests/test_execution_parity_*.py compare whole answers of both paths for every
 operation document, role and kind of persona; this module checks the
 executor's own decisions."""
 

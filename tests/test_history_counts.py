@@ -16,8 +16,8 @@ from models.enums import MergeKind
 from resolvers.history import KINDS, HistoryKind
 from resolvers.merges import merge_personas, undo_merge
 from tests.conftest import GraphQLClient
+from tests.execution_parity_world import build_world
 from tests.factories import make_persona
-from tests.test_execution_parity import build_world
 
 Counted = dict[tuple[uuid.UUID, uuid.UUID, str], int]
 
