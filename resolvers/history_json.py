@@ -13,7 +13,7 @@ already in its response form.
 A selection with a field not described here (or a fragment, or a directive)
 has no JSON form (None): the page is read as rows and its nodes built by the
 schema's types, as always. The two forms answer the same bytes
-(tests/test_history_json.py compares them field by field).
+(tests/test_history_json_*.py compare them field by field).
 """
 
 from __future__ import annotations

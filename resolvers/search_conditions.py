@@ -1,6 +1,6 @@
 """The smart search conditions the dashboard offers: the label people see,
 the text to paste into the search bar, and what it does. Every entry parses
-(tests/test_search.py runs each one)."""
+(tests/test_search_conditions.py runs each one)."""
 
 from __future__ import annotations
 
