@@ -87,9 +87,11 @@ async def _send_batches(target: Target, field_name: str, requests: list[bytes], 
         try:
             for request in mine:
                 status, body = await conn.send(request)
+                if status != 200:
+                    raise HttpError(f"HTTP {status}: {body[:300]!r}")
                 data = orjson.loads(body)
-                if status != 200 or data.get("errors"):
-                    raise HttpError(f"HTTP {status} {str(data.get('errors'))[:300]}")
+                if data.get("errors"):
+                    raise HttpError(f"errors: {str(data['errors'])[:300]}")
                 written += sum(not r["userErrors"] for r in data["data"][field_name]["results"])
         finally:
             await conn.close()
