@@ -53,6 +53,7 @@ import orjson
 from sqlalchemy import event, text
 
 from app import create_app
+from bench.operations import INGEST_CONTACTS, RECORD_ORDERS, contact, order
 from cli import migrate
 from database import Database
 from engines import create_engine
@@ -61,68 +62,6 @@ from permissions.matrix import Role
 from resolvers.organizations import create_organization
 from settings import Settings
 from tests.pgcluster import started_cluster
-
-INGEST = """
-mutation ($input: IngestContactsInput!) {
-  ingestContacts(input: $input) {
-    results { index outcome persona { id number } userErrors { code } }
-    userErrors { code }
-  }
-}
-"""
-ORDERS = """
-mutation ($input: RecordOrdersInput!) {
-  recordOrders(input: $input) {
-    results { index outcome order { id } persona { id } userErrors { code } }
-    userErrors { code }
-  }
-}
-"""
-PRODUCTS = [
-    ("Blue Dream 3.5g", "Stiiizy", "Flower", "35.00"),
-    ("Camino Gummies", "Kiva", "Edibles", "20.00"),
-    ("Live Resin Cart", "Raw Garden", "Vapes", "38.00"),
-    ("Baby Jeeter 5pk", "Jeeter", "Pre-Rolls", "30.00"),
-]
-
-
-def phone(i: int) -> str:
-    return f"+1415{2000000 + i:07d}"
-
-
-def contact(i: int) -> dict[str, Any]:
-    return {
-        "sourceId": f"c-{i}",
-        "firstName": f"First{i}",
-        "lastName": f"Last{i}",
-        "phone": phone(i),
-        "email": f"customer{i}@example.com",
-        "loyaltyMember": True,
-        "attributes": [{"key": "budtender", "value": "Sam"}],
-        "tags": ["vip"],
-        "consents": [
-            {"channel": "TEXT", "status": "OPTED_IN", "source": "INTEGRATION"},
-            {"channel": "EMAIL", "status": "OPTED_IN", "source": "INTEGRATION"},
-        ],
-    }
-
-
-def order(n: int, customer: int, rng: random.Random) -> dict[str, Any]:
-    lines: list[dict[str, Any]] = [
-        {"product": p, "brand": b, "category": c, "quantity": rng.choice([1, 2]), "unitPrice": price}
-        for p, b, c, price in rng.sample(PRODUCTS, k=rng.choice([1, 2, 3]))
-    ]
-    subtotal = sum(float(ln["unitPrice"]) * ln["quantity"] for ln in lines)
-    return {
-        "externalId": f"t-{n}",
-        "source": "bench-pos",
-        "customer": {"phone": phone(customer)},
-        "placedAt": f"2025-01-{1 + n % 28:02d}T12:{n % 60:02d}:00Z",
-        "subtotal": f"{subtotal:.2f}",
-        "tax": f"{subtotal * 0.15:.2f}",
-        "total": f"{subtotal * 1.15:.2f}",
-        "lines": lines,
-    }
 
 
 class ClusterCpu:
@@ -296,11 +235,23 @@ async def measure(
         # Warm-up: parse caches, connection pool (one connection per client), statement caches.
         await asyncio.gather(
             *(
-                send(http, INGEST, "ingestContacts", "contacts", [contact(10**6 + 20 * c + i) for i in range(20)])
+                send(
+                    http,
+                    INGEST_CONTACTS,
+                    "ingestContacts",
+                    "contacts",
+                    [contact(10**6 + 20 * c + i) for i in range(20)],
+                )
                 for c in range(clients)
             )
         )
-        await send(http, ORDERS, "recordOrders", "orders", [order(10**6 + n, 10**6 + n, rng) for n in range(20)])
+        await send(
+            http,
+            RECORD_ORDERS,
+            "recordOrders",
+            "orders",
+            [order(10**6 + n, 10**6 + n, rng, "warm-up") for n in range(20)],
+        )
         if gc_freeze:
             # What a server would do once started (proposed for app.py's lifespan, which httpx's ASGI
             # transport does not run): the start-up objects leave the collector's generations, so a
@@ -345,11 +296,11 @@ async def measure(
 
         make: Callable[[int], dict[str, Any]] = contact
         contacts = [make(i) for i in range(n_contacts)]
-        await phase("contacts (new)", INGEST, "ingestContacts", "contacts", batches_of(contacts))
-        await phase("contacts (known)", INGEST, "ingestContacts", "contacts", batches_of(contacts))
-        all_orders = [order(n, rng.randrange(n_contacts), rng) for n in range(n_orders)]
-        await phase("orders (new)", ORDERS, "recordOrders", "orders", batches_of(all_orders))
-        await phase("orders (replayed)", ORDERS, "recordOrders", "orders", batches_of(all_orders))
+        await phase("contacts (new)", INGEST_CONTACTS, "ingestContacts", "contacts", batches_of(contacts))
+        await phase("contacts (known)", INGEST_CONTACTS, "ingestContacts", "contacts", batches_of(contacts))
+        all_orders = [order(n, rng.randrange(n_contacts), rng, "throughput") for n in range(n_orders)]
+        await phase("orders (new)", RECORD_ORDERS, "recordOrders", "orders", batches_of(all_orders))
+        await phase("orders (replayed)", RECORD_ORDERS, "recordOrders", "orders", batches_of(all_orders))
     await db.dispose()
 
 
