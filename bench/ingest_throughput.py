@@ -19,7 +19,8 @@ collector's generations first (gc.freeze), as a server can once at start-up.
 
 Beside the wall rate, each line gives the CPU time per row: this process's
 (the client and the app, GC included) plus the PostgreSQL cluster's (every
-process of it, from /proc/<pid>/schedstat), and the statements per batch.
+process of it, from /proc/<pid>/schedstat), and the round trips per batch (a statement
+sent alone, or a pipeline of them: resolvers/upsert.py Writes).
 On a machine other jobs load, the CPU figures are what the rows cost; the
 wall rate is what they cost plus the wait for a core.
 
@@ -60,6 +61,7 @@ from engines import create_engine
 from permissions.keys import issue_key
 from permissions.matrix import Role
 from resolvers.organizations import create_organization
+from resolvers.upsert import Writes
 from settings import Settings
 from tests.pgcluster import started_cluster
 
@@ -139,7 +141,7 @@ class Tally:
 
 
 class Meter:
-    """Wall time, this process's CPU, the cluster's CPU and the statements sent, around a block."""
+    """Wall time, this process's CPU, the cluster's CPU and the round trips, around a block."""
 
     def __init__(self, cluster: ClusterCpu | None, db: Database) -> None:
         self.cluster = cluster
@@ -149,6 +151,13 @@ class Meter:
             self.statements += 1
 
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        sent = Writes._send
+
+        async def pipeline(writes: Writes, statements: list[tuple[str, dict[str, str] | None]]) -> None:
+            count()  # one round trip, past SQLAlchemy's events
+            await sent(writes, statements)
+
+        Writes._send = pipeline  # type: ignore[method-assign,assignment]
 
     @contextmanager
     def measure(self, tally: Tally) -> Iterator[None]:
@@ -202,7 +211,7 @@ def report(label: str, rows: int, tally: Tally) -> None:
     print(
         f"{label:<20} {rows / tally.wall:7.0f} rows/s wall | CPU/row {cpu * 1000 / rows:.3f} ms"
         f" (app {tally.process * 1000 / rows:.3f} + pg {tally.server * 1000 / rows:.3f}) = {rows / cpu:6.0f} rows/CPU-s"
-        f" | {tally.statements / max(tally.batches, 1):.1f} statements/batch",
+        f" | {tally.statements / max(tally.batches, 1):.1f} round trips/batch",
         flush=True,
     )
 

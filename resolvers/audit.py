@@ -14,6 +14,10 @@ from models import AuditEntry
 from permissions.viewer import Viewer
 
 
+def target_text(target_ids: Sequence[str]) -> str:
+    return " ".join(target_ids)
+
+
 def audit_entry(
     viewer: Viewer, operation: str, target_ids: Sequence[str], outcome: str, detail: str = ""
 ) -> AuditEntry:
@@ -23,7 +27,7 @@ def audit_entry(
         actor=viewer.name,
         role=viewer.role.value,
         operation=operation,
-        target_ids=" ".join(target_ids),
+        target_ids=target_text(target_ids),
         outcome=outcome,
         detail=detail,
     )

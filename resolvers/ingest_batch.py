@@ -45,7 +45,7 @@ from resolvers.ingest_rules import (
     validate_contact,
 )
 from resolvers.numbers import claim_persona_numbers
-from resolvers.upsert import by_uuid, by_uuid_first, insert_rows
+from resolvers.upsert import Writes, by_uuid, by_uuid_first
 
 
 @dataclass
@@ -263,41 +263,30 @@ async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[Co
 
 async def write_segment(session: AsyncSession, org: Organization, plan: BatchPlan, number_block: int) -> bool:
     """Write the plan in one savepoint; False (and nothing written) when a unique key was taken meanwhile."""
-    savepoint = await session.begin_nested()
+    writes = Writes(session)
     try:
-        await write_contacts(session, org, plan, number_block)
-        await plan.rollups.write(session, org.id)
-        await write_legacy_imports(session, plan)
+        async with writes.savepoint():
+            await write_contacts(writes, org, plan, number_block)
+            await plan.rollups.write(writes, org.id)
+            await write_legacy_imports(writes, plan)
     except IntegrityError:
-        await savepoint.rollback()
         return False
-    await savepoint.commit()
     return True
 
 
-async def write_contacts(session: AsyncSession, org: Organization, plan: BatchPlan, number_block: int) -> None:
+async def write_contacts(writes: Writes, org: Organization, plan: BatchPlan, number_block: int) -> None:
     """The personas, keys, traits, attributes, tags and consents of the plan (not its points)."""
-    numbers = await claim_persona_numbers(session, org.id, len(plan.new), number_block)
+    numbers = await claim_persona_numbers(writes.session, org.id, len(plan.new), number_block)
     for persona, number in zip(plan.new.values(), numbers, strict=True):
         persona["number"] = number
-    if plan.new:
-        await insert_rows(session, PERSONAS, list(plan.new.values()))
-    if plan.keys:
-        # In one order in every transaction: two batches claiming the same keys queue, never deadlock.
-        await insert_rows(session, KEYS, sorted(plan.keys, key=lambda k: (k["kind"], k["value"])))
-    await _update_personas(session, org.id, plan)
-    if plan.attributes:
-        await insert_rows(
-            session, _attribute_upsert, [plan.attributes[k] for k in sorted(plan.attributes, key=by_uuid_first)]
-        )
-    if plan.tags:
-        await insert_rows(session, _tag_upsert, [plan.tags[k] for k in sorted(plan.tags, key=by_uuid_first)])
-    if plan.consents:
-        await insert_rows(
-            session, _consent_upsert, [plan.consents[k] for k in sorted(plan.consents, key=by_uuid_first)]
-        )
-    if plan.events:
-        await insert_rows(session, CONSENT_EVENTS, plan.events)
+    await writes.insert(PERSONAS, list(plan.new.values()))
+    # In one order in every transaction: two batches claiming the same keys queue, never deadlock.
+    await writes.insert(KEYS, sorted(plan.keys, key=lambda k: (k["kind"], k["value"])))
+    await _update_personas(writes, org.id, plan)
+    await writes.insert(_attribute_upsert, [plan.attributes[k] for k in sorted(plan.attributes, key=by_uuid_first)])
+    await writes.insert(_tag_upsert, [plan.tags[k] for k in sorted(plan.tags, key=by_uuid_first)])
+    await writes.insert(_consent_upsert, [plan.consents[k] for k in sorted(plan.consents, key=by_uuid_first)])
+    await writes.insert(CONSENT_EVENTS, plan.events)
 
 
 def _attribute_upsert(insert: Callable[[Table], Any]) -> Any:
@@ -325,7 +314,7 @@ def _consent_upsert(insert: Callable[[Table], Any]) -> Any:
     )
 
 
-async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: BatchPlan) -> None:
+async def _update_personas(writes: Writes, org_id: uuid.UUID, plan: BatchPlan) -> None:
     """Known personas get the columns the batch changed on them: one executemany per set of columns."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for persona_id in sorted(plan.changed, key=by_uuid):
@@ -337,7 +326,8 @@ async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: Batch
     # Locked first, all at once and in id order: two batches that change the same personas
     # (in different column groups) then queue on the first one instead of deadlocking.
     # SQLite has one write lock for the file and renders no FOR UPDATE.
-    p = PERSONAS.c
+    await writes.flush()
+    session, p = writes.session, PERSONAS.c
     await session.execute(
         select(p.id)
         .where(p.org_id == org_id, one_of(p.id, None, sorted(plan.changed, key=by_uuid)))
@@ -349,7 +339,6 @@ async def _update_personas(session: AsyncSession, org_id: uuid.UUID, plan: Batch
         await session.execute(stmt, params)
 
 
-async def write_legacy_imports(session: AsyncSession, plan: BatchPlan) -> None:
+async def write_legacy_imports(writes: Writes, plan: BatchPlan) -> None:
     """After the ledger entries they point at (RollupBatch.write gives the entries their ids)."""
-    if plan.legacy:
-        await insert_rows(session, LEGACY, [{**row, "entry_id": posting.id} for row, posting in plan.legacy])
+    await writes.insert(LEGACY, [{**row, "entry_id": posting.id} for row, posting in plan.legacy])

@@ -45,7 +45,7 @@ from resolvers.orders import MAX_MERGE_HOPS, OrderData, OrderOutcome, line_rows,
 from resolvers.orders_accrual import NO_BOOST, boosting_audiences, dimension_names
 from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
-from resolvers.upsert import insert_rows
+from resolvers.upsert import Writes
 
 Ticket = tuple[str, str]
 
@@ -324,43 +324,44 @@ class OrdersBatch:
 
     async def _write(self, plan: BatchPlan, planned: list[Planned]) -> bool:
         """The segment in one savepoint; False (nothing written) when a unique key was taken meanwhile."""
-        session, org = self.session, self.org
-        savepoint = await session.begin_nested()
+        org = self.org
+        writes = Writes(self.session)
         try:
-            await write_contacts(session, org, plan, self.number_block)
-            multipliers = await self._multipliers({item.order["persona_id"] for item in planned if item.boost})
-            lines = []
-            for item in planned:
-                order = item.order
-                if item.boost is not None:
-                    item.boost.delta = boost_points(item.base, multipliers.get(order["persona_id"], NO_BOOST))
-                if item.referral is not None:
-                    item.referral.note = f"referred persona #{plan.persona(order['persona_id'])['number']}"
-                data_lines = item.row.data.lines
-                lines += line_rows(org.id, order["id"], data_lines)
-                names = dimension_names([(ln.product, ln.brand, ln.category) for ln in data_lines])
-                plan.rollups.add_order(order, names)
-            await insert_rows(session, ORDERS, [item.order for item in planned])
-            if lines:
-                await insert_rows(session, ORDER_LINES, lines)
-            await plan.rollups.write(session, org.id)
-            await write_legacy_imports(session, plan)
+            async with writes.savepoint():
+                await write_contacts(writes, org, plan, self.number_block)
+                boosted = {item.order["persona_id"] for item in planned if item.boost}
+                multipliers = await self._multipliers(writes, boosted)
+                lines = []
+                for item in planned:
+                    order = item.order
+                    if item.boost is not None:
+                        item.boost.delta = boost_points(item.base, multipliers.get(order["persona_id"], NO_BOOST))
+                    if item.referral is not None:
+                        item.referral.note = f"referred persona #{plan.persona(order['persona_id'])['number']}"
+                    data_lines = item.row.data.lines
+                    lines += line_rows(org.id, order["id"], data_lines)
+                    names = dimension_names([(ln.product, ln.brand, ln.category) for ln in data_lines])
+                    plan.rollups.add_order(order, names)
+                await writes.insert(ORDERS, [item.order for item in planned])
+                await writes.insert(ORDER_LINES, lines)
+                await plan.rollups.write(writes, org.id)
+                await write_legacy_imports(writes, plan)
         except IntegrityError:
-            await savepoint.rollback()
             for item in planned:
                 self.tickets.pop(item.row.ticket, None)
             return False
-        await savepoint.commit()
         return True
 
-    async def _multipliers(self, persona_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
-        """The best multiplier of each persona: each boosting audience evaluated once for all of them."""
+    async def _multipliers(self, writes: Writes, persona_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """The best multiplier of each persona: each boosting audience evaluated once for all of them
+        (after the segment's contacts are written: an audience may be defined on them)."""
         if not persona_ids:
             return {}
         if self.boosting is None:
             self.boosting = await boosting_audiences(self.session, self.org.id)
         if not self.boosting:
             return {}
+        await writes.flush()
         found = await audiences.memberships(self.session, self.org.id, sorted(persona_ids), self.boosting)
         return {p: max((a.points_multiplier_milli for a in mine), default=NO_BOOST) for p, mine in found.items()}
 

@@ -3,10 +3,14 @@
 A batch (resolvers/ingest_batch.py, resolvers/orders_batch.py) collects what
 each row posts and buys, in row order; write() then sends one upsert of the
 persona_rollups rows (new personas' rows, and the sums of every persona's
-points and shopping figures) that returns the balances, one insert of the
-ledger entries with their running balance_after, and one upsert of the
-purchase counts. Ledger sum == cached balance holds as with post_entries: the
-balance moves in the same transaction as the entries, by their sum.
+points and shopping figures), one insert of the ledger entries with their
+running balance_after, and one upsert of the purchase counts. Ledger sum ==
+cached balance holds as with post_entries: the balance moves in the same
+transaction as the entries, by their sum.
+
+balance_after runs from the balance the rollup upsert left: on PostgreSQL the
+entries' INSERT reads it (the statements go in one round trip, resolvers/upsert.py
+Writes), on SQLite the upsert returns it.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, case, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, Table, Text, and_, bindparam, case, cast, column, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Dialect
 
 from models.base import new_id
 from models.enums import PointsEntryKind
 from models.tables import ENTRIES, PURCHASE_COUNTS, ROLLUPS
 from resolvers.points import KIND_COLUMN
-from resolvers.upsert import by_uuid, by_uuid_first, insert_rows
+from resolvers.upsert import Writes, by_uuid, by_uuid_first, rows_parameter
 
 SHOPPING_SUMS = (
     "orders_count",
@@ -116,8 +122,8 @@ class RollupBatch:
                     tally.order_count += 1
                     tally.last_purchased_at = max(tally.last_purchased_at, placed)
 
-    async def write(self, session: AsyncSession, org_id: uuid.UUID) -> None:
-        """Rollups (one upsert returning the balances), then the entries, then the purchase counts."""
+    async def write(self, writes: Writes, org_id: uuid.UUID) -> None:
+        """Rollups (one upsert), then the entries, then the purchase counts."""
         self.postings = [posting for posting in self.postings if posting.delta]  # e.g. a boost of no points
         points: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
         for posting in self.postings:
@@ -130,10 +136,20 @@ class RollupBatch:
         if not persona_ids:
             return
         rows = [self._rollup_row(org_id, persona_id, points.get(persona_id, {})) for persona_id in persona_ids]
-        returned = await insert_rows(session, _rollup_upsert, rows)
-        balances: dict[uuid.UUID, int] = {row.persona_id: row.points_balance for row in returned or []}
-        await self._write_entries(session, org_id, balances, {p: sum(d.values()) for p, d in points.items()})
-        await self._write_counts(session, org_id)
+        returned = await writes.insert(_rollup_upsert, rows)
+        entries = self._entry_rows(org_id)
+        if entries and writes.pipelined:
+            for seq, entry in enumerate(entries):
+                entry["seq"] = seq
+            writes.queue(_entries_sql(writes.session.get_bind().dialect), rows_parameter(("created_at",), entries))
+        elif entries:
+            balances: dict[uuid.UUID, int] = {row.persona_id: row.points_balance for row in returned or []}
+            running = {p: balances[p] - sum(d.values()) for p, d in points.items()}
+            for entry in entries:
+                running[entry["persona_id"]] += entry["delta"]
+                entry["balance_after"] = running[entry["persona_id"]]
+            await writes.insert(ENTRIES, entries)
+        await self._write_counts(writes, org_id)
 
     def _rollup_row(self, org_id: uuid.UUID, persona_id: uuid.UUID, points: dict[str, int]) -> dict[str, Any]:
         shopping = self.shopping.get(persona_id) or Shopping()
@@ -143,16 +159,11 @@ class RollupBatch:
         row["first_order_at"], row["last_order_at"] = shopping.first_order_at, shopping.last_order_at
         return row
 
-    async def _write_entries(
-        self, session: AsyncSession, org_id: uuid.UUID, balances: dict[uuid.UUID, int], totals: dict[uuid.UUID, int]
-    ) -> None:
-        if not self.postings:
-            return
-        running = {persona_id: balances[persona_id] - total for persona_id, total in totals.items()}
+    def _entry_rows(self, org_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The postings as ledger rows, in posting order, each given its id (balance_after to come)."""
         entries = []
         for posting in self.postings:
             posting.id = new_id()
-            running[posting.persona_id] += posting.delta
             entries.append(
                 {
                     "org_id": org_id,
@@ -160,7 +171,6 @@ class RollupBatch:
                     "persona_id": posting.persona_id,
                     "kind": posting.kind.value,
                     "delta": posting.delta,
-                    "balance_after": running[posting.persona_id],
                     "note": posting.note,
                     "order_id": posting.order_id,
                     "redemption_id": None,
@@ -168,9 +178,9 @@ class RollupBatch:
                     "created_at": posting.created_at,
                 }
             )
-        await insert_rows(session, ENTRIES, entries)
+        return entries
 
-    async def _write_counts(self, session: AsyncSession, org_id: uuid.UUID) -> None:
+    async def _write_counts(self, writes: Writes, org_id: uuid.UUID) -> None:
         if not self.counts:
             return
         rows = [
@@ -187,7 +197,7 @@ class RollupBatch:
                 self.counts.items(), key=lambda item: by_uuid_first(item[0])
             )
         ]
-        await insert_rows(session, _purchase_count_upsert, rows)
+        await writes.insert(_purchase_count_upsert, rows)
 
 
 def _rollup_upsert(insert: Callable[[Table], Any]) -> Any:
@@ -222,3 +232,45 @@ def _purchase_count_upsert(insert: Callable[[Table], Any]) -> Any:
             ),
         },
     )
+
+
+ENTRY_COLUMNS = (
+    "org_id",
+    "id",
+    "persona_id",
+    "kind",
+    "delta",
+    "note",
+    "order_id",
+    "redemption_id",
+    "actor",
+    "created_at",
+)
+_ENTRIES_SQL: dict[str, str] = {}
+
+
+def _entries_sql(dialect: Dialect) -> str:
+    """PostgreSQL: insert the entries (rows with a `seq`, their posting order) with balance_after read
+    from the rollup the same transaction's upsert just moved by their sum:
+    balance - (the persona's entries' sum) + (its entries' sum up to this one)."""
+    sql = _ENTRIES_SQL.get(dialect.name)
+    if sql is None:
+        x = (
+            func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
+            .table_valued(*(column(name, ENTRIES.c[name].type) for name in ENTRY_COLUMNS), column("seq", Integer))
+            .render_derived(name="x", with_types=True)
+        )
+        r = ROLLUPS.c
+        balance_after = (
+            r.points_balance
+            - func.sum(x.c.delta).over(partition_by=x.c.persona_id)
+            + func.sum(x.c.delta).over(partition_by=x.c.persona_id, order_by=x.c.seq)
+        )
+        source = select(*(x.c[name] for name in ENTRY_COLUMNS), balance_after).join_from(
+            x, ROLLUPS, and_(r.org_id == x.c.org_id, r.persona_id == x.c.persona_id)
+        )
+        statement = pg_insert(ENTRIES).from_select([*ENTRY_COLUMNS, "balance_after"], source)
+        compiled = statement.compile(dialect=dialect)
+        assert set(compiled.params) == {"rows"}
+        sql = _ENTRIES_SQL[dialect.name] = str(compiled)
+    return sql

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from permissions.matrix import MUTATION_PERMISSIONS
 from permissions.viewer import PermissionDenied
 from resolvers import errors
-from resolvers.audit import audit_entry
+from resolvers.audit import audit_entry, target_text
 from schema.context import Info
 
 logger = logging.getLogger("personagraph.mutations")
@@ -110,8 +110,13 @@ async def run_mutation(
     try:
         viewer.require(MUTATION_PERMISSIONS[name])
         async with ctx.db.session() as session, session.begin():
+            # Written first: what follows the work is the commit alone, so the rows the work locks
+            # are held no longer than its statements and the commit (a failure rolls it back).
+            entry = audit_entry(viewer, name, targets, "OK")
+            session.add(entry)
+            await session.flush()
             value = await work(session)
-            session.add(audit_entry(viewer, name, targets, "OK"))
+            entry.target_ids = target_text(targets)  # with those the work found
     except EXPECTED as exc:
         found = _as_user_errors(exc)
         outcome = "FORBIDDEN" if isinstance(exc, PermissionDenied) else "REFUSED"

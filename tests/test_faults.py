@@ -163,18 +163,18 @@ def _plain_url(settings: Settings) -> str:
     return make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _hold_audit_log(settings: Settings) -> psycopg.Connection[Any] | None:
-    """On PostgreSQL, a transaction that keeps every other one from writing the audit log."""
+def _hold_rollups(settings: Settings) -> psycopg.Connection[Any] | None:
+    """On PostgreSQL, a transaction that keeps every other one from writing persona rollups."""
     if make_url(settings.database_url).get_backend_name() == "sqlite":
         return None
     conn = psycopg.connect(_plain_url(settings))
-    conn.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+    conn.execute("LOCK TABLE persona_rollups IN SHARE ROW EXCLUSIVE MODE")
     return conn
 
 
 def _writer_in_the_middle(settings: Settings) -> bool:
     """SQLite: the server's transaction holds the write lock. PostgreSQL: it has written and
-    waits for the audit log (the last thing a mutation writes before it commits)."""
+    waits for the rollups (which a batch writes after its personas, keys, attributes, tags and consents)."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         assert url.database
@@ -230,10 +230,10 @@ async def test_sigkill_in_the_middle_of_an_ingest_batch_leaves_no_half_written_r
                 await asyncio.sleep(0.1)
             variables = {"input": {"source": "kill-test", "contacts": _contacts(BATCH)}}
             # When the process is killed while the batch's transaction has written and not committed:
-            # on PostgreSQL a side transaction holds the audit log, which the mutation writes last,
-            # so the batch waits there with every row written; SQLite has one lock for the whole
+            # on PostgreSQL a side transaction holds the rollups, which the batch writes after the rest,
+            # so the batch waits there with its personas, keys and consents written; SQLite has one lock for the whole
             # file, so the kill lands a moment after the writer took it.
-            held = await asyncio.to_thread(_hold_audit_log, settings)
+            held = await asyncio.to_thread(_hold_rollups, settings)
             try:
                 sent = asyncio.create_task(http.post("/graphql", json={"query": INGEST, "variables": variables}))
                 while not await asyncio.to_thread(_writer_in_the_middle, settings):

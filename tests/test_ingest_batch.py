@@ -365,7 +365,10 @@ async def test_a_batch_of_orders_keeps_rollups_and_ledgers_exact(
         for n, (who, cents, enrolls, products) in enumerate(baskets)
     ]
 
-    results = await record(operator_client, *orders)
+    # In two batches: the second's ledger entries run on from the balances the first left.
+    half = len(orders) // 2
+    results = await record(operator_client, *orders[:half]) if half else []
+    results += await record(operator_client, *orders[half:])
 
     assert outcomes(results) == ["RECORDED"] * len(orders)
     await assert_rollups_and_ledgers_hold(db, org, results)
