@@ -153,7 +153,7 @@ class Meter:
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         sent = Writes._send
 
-        async def pipeline(writes: Writes, statements: list[tuple[str, dict[str, str] | None]]) -> None:
+        async def pipeline(writes: Writes, statements: list[tuple[str, dict[str, Any] | None]]) -> None:
             count()  # one round trip, past SQLAlchemy's events
             await sent(writes, statements)
 

@@ -42,7 +42,7 @@ from resolvers.ingest_batch import load_known, store_errors, write_contacts, wri
 from resolvers.ingest_plan import BatchPlan, ContactRow
 from resolvers.ingest_rules import errors_of, validate_contact
 from resolvers.orders import MAX_MERGE_HOPS, OrderData, OrderOutcome, line_rows, record_order, validate_order
-from resolvers.orders_accrual import NO_BOOST, boosting_audiences, dimension_names
+from resolvers.orders_accrual import NO_BOOST, boosting_audiences
 from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
 from resolvers.upsert import Writes
@@ -338,10 +338,8 @@ class OrdersBatch:
                         item.boost.delta = boost_points(item.base, multipliers.get(order["persona_id"], NO_BOOST))
                     if item.referral is not None:
                         item.referral.note = f"referred persona #{plan.persona(order['persona_id'])['number']}"
-                    data_lines = item.row.data.lines
-                    lines += line_rows(org.id, order["id"], data_lines)
-                    names = dimension_names([(ln.product, ln.brand, ln.category) for ln in data_lines])
-                    plan.rollups.add_order(order, names)
+                    lines += line_rows(org.id, order["id"], item.row.data.lines)
+                    plan.rollups.add_order(order)
                 await writes.insert(ORDERS, [item.order for item in planned])
                 await writes.insert(ORDER_LINES, lines)
                 await plan.rollups.write(writes, org.id)

@@ -22,16 +22,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, Table, Text, and_, bindparam, case, cast, column, func, or_, select
+from sqlalchemy import (
+    Integer,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    distinct,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 
-from models.base import new_id
-from models.enums import PointsEntryKind
-from models.tables import ENTRIES, PURCHASE_COUNTS, ROLLUPS
+from models.base import new_id, one_of
+from models.enums import PointsEntryKind, PurchaseDimension
+from models.tables import ENTRIES, ORDER_LINES, ORDERS, PURCHASE_COUNTS, ROLLUPS
 from resolvers.points import KIND_COLUMN
-from resolvers.upsert import Writes, by_uuid, by_uuid_first, rows_parameter
+from resolvers.upsert import Writes, by_uuid, rows_parameter
 
 SHOPPING_SUMS = (
     "orders_count",
@@ -65,19 +82,12 @@ class Shopping:
     last_order_at: dt.datetime | None = None
 
 
-@dataclass
-class PurchaseTally:
-    order_count: int
-    last_purchased_at: dt.datetime
-    created_at: dt.datetime
-
-
 class RollupBatch:
     def __init__(self) -> None:
         self.postings: list[Posting] = []
         self.shopping: dict[uuid.UUID, Shopping] = {}
         self.created: set[uuid.UUID] = set()
-        self.counts: dict[tuple[uuid.UUID, str, str], PurchaseTally] = {}
+        self.orders: list[uuid.UUID] = []  # their purchase counts are read from their lines as written
 
     def create(self, persona_id: uuid.UUID) -> None:
         """The persona is new: its rollup row is inserted."""
@@ -99,7 +109,7 @@ class RollupBatch:
         self.postings.append(posting)
         return posting
 
-    def add_order(self, order: dict[str, Any], names: dict[str, set[str]]) -> None:
+    def add_order(self, order: dict[str, Any]) -> None:
         """Fold an order (a row of the orders table) into its persona's figures and purchase counts."""
         persona_id, placed = order["persona_id"], order["placed_at"]
         shopping = self.shopping.setdefault(persona_id, Shopping())
@@ -113,14 +123,7 @@ class RollupBatch:
             shopping.first_order_at = placed
         if shopping.last_order_at is None or placed > shopping.last_order_at:
             shopping.last_order_at = placed
-        for dimension, found in names.items():
-            for name in found:
-                tally = self.counts.get((persona_id, dimension, name))
-                if tally is None:
-                    self.counts[(persona_id, dimension, name)] = PurchaseTally(1, placed, order["created_at"])
-                else:
-                    tally.order_count += 1
-                    tally.last_purchased_at = max(tally.last_purchased_at, placed)
+        self.orders.append(order["id"])
 
     async def write(self, writes: Writes, org_id: uuid.UUID) -> None:
         """Rollups (one upsert), then the entries, then the purchase counts."""
@@ -181,23 +184,10 @@ class RollupBatch:
         return entries
 
     async def _write_counts(self, writes: Writes, org_id: uuid.UUID) -> None:
-        if not self.counts:
-            return
-        rows = [
-            {
-                "org_id": org_id,
-                "persona_id": persona_id,
-                "dimension": dimension,
-                "name": name,
-                "order_count": tally.order_count,
-                "last_purchased_at": tally.last_purchased_at,
-                "created_at": tally.created_at,
-            }
-            for (persona_id, dimension, name), tally in sorted(
-                self.counts.items(), key=lambda item: by_uuid_first(item[0])
-            )
-        ]
-        await writes.insert(_purchase_count_upsert, rows)
+        """The purchase counts of the batch's orders, from their lines (written before: the orders' and
+        lines' INSERTs come first in the same round trip)."""
+        if self.orders:
+            await writes.execute(_purchase_counts_of_orders, {"org_id": org_id, "ids": self.orders})
 
 
 def _rollup_upsert(insert: Callable[[Table], Any]) -> Any:
@@ -219,10 +209,46 @@ def _rollup_upsert(insert: Callable[[Table], Any]) -> Any:
     )
 
 
-def _purchase_count_upsert(insert: Callable[[Table], Any]) -> Any:
-    pc = PURCHASE_COUNTS.c
-    stmt = insert(PURCHASE_COUNTS)
-    new = stmt.excluded
+def _purchase_counts_of_orders(dialect: Dialect) -> Any:
+    """Each of the orders `ids` counted once per product, brand and category its lines name, added to
+    the persona's purchase counts (the latest purchase kept); upserted in (persona, dimension, name)
+    order, byte-wise as Python sorts (the row-by-row path, resolvers/orders_accrual.count_purchases,
+    locks a persona's counts in that order too)."""
+    o, ln = ORDERS.c, ORDER_LINES.c
+
+    def named(dimension: PurchaseDimension, name: Any) -> Any:
+        return (
+            select(
+                o.org_id,
+                o.persona_id,
+                literal_column(f"'{dimension.value}'").label("dimension"),
+                name.label("name"),
+                o.id.label("order_id"),
+                o.placed_at,
+                o.created_at,
+            )
+            .join_from(ORDERS, ORDER_LINES, and_(ln.org_id == o.org_id, ln.order_id == o.id))
+            .where(o.org_id == bindparam("org_id"), one_of(o.id, "ids"), name.is_not(None))
+        )
+
+    each = union_all(
+        named(PurchaseDimension.PRODUCT, ln.product),
+        named(PurchaseDimension.BRAND, ln.brand),
+        named(PurchaseDimension.CATEGORY, ln.category),
+    ).subquery()
+    key = (each.c.org_id, each.c.persona_id, each.c.dimension, each.c.name)
+    in_order = each.c.name.collate("C") if dialect.name == "postgresql" else each.c.name
+    counted = (
+        select(*key, func.count(distinct(each.c.order_id)), func.max(each.c.placed_at), func.min(each.c.created_at))
+        .where(true())  # SQLite reads an upsert's SELECT without a WHERE as ambiguous
+        .group_by(*key)
+        .order_by(each.c.persona_id, each.c.dimension, in_order)
+    )
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(PURCHASE_COUNTS).from_select(
+        ["org_id", "persona_id", "dimension", "name", "order_count", "last_purchased_at", "created_at"], counted
+    )
+    pc, new = PURCHASE_COUNTS.c, stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[pc.org_id, pc.persona_id, pc.dimension, pc.name],
         set_={

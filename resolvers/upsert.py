@@ -19,6 +19,7 @@ from sqlalchemy import Result, Table, Text, bindparam, cast, column, func, selec
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,6 +123,7 @@ async def insert_rows(session: AsyncSession, target: Target, rows: Sequence[dict
 
 
 SAVEPOINT = "batch_write"
+_BUILT: dict[tuple[str, Callable[[Dialect], Any]], str] = {}
 
 
 class Writes:
@@ -143,7 +145,7 @@ class Writes:
         assert session.bind is not None
         self.session = session
         self.pipelined = session.bind.dialect.name != "sqlite"
-        self._queued: list[tuple[str, dict[str, str] | None]] = []
+        self._queued: list[tuple[str, dict[str, Any] | None]] = []
 
     async def insert(self, target: Target, rows: Sequence[dict[str, Any]]) -> Result[Any] | None:
         """insert_rows: queued on PostgreSQL (None), executed on SQLite (its result)."""
@@ -154,9 +156,21 @@ class Writes:
             self._queued.append((compiled.sql, rows_parameter(compiled.times, rows)))
         return None
 
-    def queue(self, sql: str, parameters: dict[str, str] | None = None) -> None:
+    def queue(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         """A statement of the driver's own SQL (PostgreSQL only)."""
         assert self.pipelined, "SQLite runs each statement as it is given"
+        self._queued.append((sql, parameters))
+
+    async def execute(self, build: Callable[[Dialect], Any], parameters: dict[str, Any]) -> None:
+        """A statement built by `build` for the database (once: on PostgreSQL its SQL is kept),
+        queued on PostgreSQL, executed on SQLite."""
+        dialect = self.session.get_bind().dialect
+        if not self.pipelined:
+            await self.session.execute(build(dialect), parameters)
+            return
+        sql = _BUILT.get((dialect.name, build))
+        if sql is None:
+            sql = _BUILT[(dialect.name, build)] = str(build(dialect).compile(dialect=dialect))
         self._queued.append((sql, parameters))
 
     async def flush(self) -> None:
@@ -165,7 +179,7 @@ class Writes:
             queued, self._queued = self._queued, []
             await self._send(queued)
 
-    async def _send(self, statements: list[tuple[str, dict[str, str] | None]]) -> None:
+    async def _send(self, statements: list[tuple[str, dict[str, Any] | None]]) -> None:
         connection = await self.session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert isinstance(driver, psycopg.AsyncConnection)
