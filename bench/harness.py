@@ -239,7 +239,7 @@ async def measure_all(run: Run, app: Server, url: str, slug: str) -> None:
     if not only or "size" in only:
         run.results["card_by_size"] = await card_by_size(run)
     if not only or "write" in only:
-        run.results["writes"] = await writes.write_batches(run)
+        run.results["writes"] = await writes.write_batches(run, url)
     if not only or "export" in only:
         run.results["export"] = await writes.export_csv(run, app)
     if not only or "import" in only:

@@ -82,9 +82,13 @@ def read_operations(searches: dict[str, str]) -> list[ReadOperation]:
     return ops
 
 
+PHONE_BASE = 2_000_000
+IMPORT_BASE = 5_000_000  # the CSV import's contacts (bench/writes.py) from here on, the batches' below
+
+
 def new_phone(i: int) -> str:
     """Phones in an area code the generator never uses: every ingested contact is new."""
-    return f"+1628{2_000_000 + i:07d}"
+    return f"+1628{PHONE_BASE + i:07d}"
 
 
 def contact(i: int) -> dict[str, Any]:

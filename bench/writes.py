@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import psycopg
 
 from bench.client import Connection, HttpError, Target, get, one
 from bench.cluster import sqlalchemy_url
 from bench.measure import graphql_request
-from bench.operations import INGEST_CONTACTS, RECORD_ORDERS, contact, new_phone, order
+from bench.operations import IMPORT_BASE, INGEST_CONTACTS, RECORD_ORDERS, contact, new_phone, order
 from bench.servers import LOGS, ROOT, Server, peak_rss_kb, reset_peak_rss
 
 if TYPE_CHECKING:
@@ -36,13 +37,24 @@ EXPORT_RUNS = 5
 WRITE_CLIENTS = (1, 8)  # as the reads: one client, then eight at once against the one server process
 
 
-async def write_batches(run: Run) -> list[dict[str, Any]]:
+def first_new_contact(url: str) -> int:
+    """The first contact number (bench.operations.new_phone) past every one an earlier run ingested
+    in batches: each run's contacts are new, however soon after the last it starts."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT max(phone) FROM personas WHERE phone >= %s AND phone < %s", (new_phone(0), new_phone(IMPORT_BASE))
+        ).fetchone()
+    found = row[0] if row else None
+    return 0 if found is None else int(found[-7:]) - int(new_phone(0)[-7:]) + 1
+
+
+async def write_batches(run: Run, url: str) -> list[dict[str, Any]]:
     """ingestContacts then recordOrders, batches of 500 through the app over HTTP, by one client and
     then by eight at once (partners sending in parallel): rows/s over the wall time of each."""
     print("- ingestion (batches of 500)", flush=True)
     batches, size = run.args.write_batches, 500
     stamp = int(time.time())
-    offset = (stamp % 40_000) * 100  # new contacts per run (area code 628 is never generated)
+    offset = first_new_contact(url)  # new contacts (area code 628 is never generated)
     rng = random.Random(stamp)
     out: list[dict[str, Any]] = []
     for clients in WRITE_CLIENTS:
@@ -171,7 +183,7 @@ def import_csv(run: Run, url: str, slug: str) -> list[dict[str, Any]]:
         run.skip("CSV import: no `personagraph import-csv` command yet")
         return []
     out: list[dict[str, Any]] = []
-    offset = 5_000_000 + (int(time.time()) % 1000) * 4000
+    offset = IMPORT_BASE + (int(time.time()) % 1000) * 4000
     for rows in (run.args.import_rows // 4, run.args.import_rows):
         path = LOGS / f"import-{rows}.csv"
         LOGS.mkdir(parents=True, exist_ok=True)
