@@ -7,7 +7,9 @@ against its persona as the rows before it left it (DESIGN, Points: ORDER,
 VISIT, AUDIENCE_BOOST, REFERRAL_SALE, only for loyalty members that are not
 archived). Then one savepoint writes the customers, the orders and their
 lines, the rollups, the ledger entries and the purchase counts, each with one
-multi-row statement.
+multi-row statement, sent together (resolvers/upsert.py Writes: on PostgreSQL
+one round trip, so a customer's rows that another batch waits for are held for
+the statements' time, not the client's).
 
 Audience boosts: the organization's boosting audiences are read once, and each
 is evaluated once per segment for all its personas, after the customers'
