@@ -60,6 +60,23 @@ def test_a_phone_reads_as_phonenumbers_reads_it(digits: str, form: str, region: 
     assert identity._parsed_phone.__wrapped__(value, region) == library_phone(value, region)
 
 
+NANP_REGIONS = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]
+NUMBER_TYPES = [t for t in vars(phonenumbers.PhoneNumberType).values() if isinstance(t, int)]
+
+
+@pytest.mark.parametrize("region", NANP_REGIONS)
+def test_every_north_american_regions_numbers_are_valid_as_phonenumbers_says(region: str) -> None:
+    # Given each North American region's example number of each type, and the same numbers one digit off
+    examples = [phonenumbers.example_number_for_type(region, t) for t in NUMBER_TYPES]
+    numbers = {n.national_number for n in examples if n is not None and n.national_number is not None}
+    numbers |= {n + 1 for n in numbers} | {n - 1 for n in numbers}
+    assert numbers, region
+    for national in sorted(numbers):
+        number = phonenumbers.PhoneNumber(country_code=1, national_number=national)
+        # Then the US asked first gives phonenumbers' own answer
+        assert identity.valid_nanp(number) == phonenumbers.is_valid_number(number), national
+
+
 @settings(max_examples=400, deadline=None)
 @given(local=LOCAL, domain=st.sampled_from(DOMAINS))
 def test_an_email_reads_as_email_validator_reads_it(local: str, domain: str) -> None:
