@@ -45,6 +45,7 @@ from resolvers.ingest_rules import (
     validate_contact,
 )
 from resolvers.numbers import claim_persona_numbers
+from resolvers.turns import Turn, planning_turn
 from resolvers.upsert import Writes, by_uuid, by_uuid_first
 
 
@@ -86,29 +87,30 @@ async def ingest_at(
     number_block: int = 50,
 ) -> list[RowResult]:
     """ingest_contacts, with each row's errors at the input path given with it."""
-    results: list[RowResult | None] = [None] * len(contacts)
-    pending = await _valid_rows(session, org, source, contacts, results)
-    by_row = False
-    while pending:
-        plan = BatchPlan(org.id, await load_known(session, org.id, pending), actor)
-        planned = []
-        for row in pending:
-            if len(plan.owners(row.keys)) > 1:
-                break  # a merge: after what is planned so far
-            planned.append((row, plan.apply(row, utcnow())))
-        if not planned:
-            results[pending[0].index] = await _row_by_row(session, org, pending[0], actor, number_block)
-            pending, by_row = pending[1:], True
-            continue
-        if await write_segment(session, org, plan, number_block):
-            for row, (persona_id, outcome) in planned:
-                persona = plan.persona(persona_id)
-                results[row.index] = RowResult(outcome, persona_id, persona["number"], row=persona)
-        else:
-            for row, _ in planned:
-                results[row.index] = await _row_by_row(session, org, row, actor, number_block)
-            by_row = True
-        pending = pending[len(planned) :]
+    async with planning_turn() as turn:
+        results: list[RowResult | None] = [None] * len(contacts)
+        pending = await _valid_rows(session, org, source, contacts, results)
+        by_row = False
+        while pending:
+            plan = BatchPlan(org.id, await load_known(session, org.id, pending), actor)
+            planned = []
+            for row in pending:
+                if len(plan.owners(row.keys)) > 1:
+                    break  # a merge: after what is planned so far
+                planned.append((row, plan.apply(row, utcnow())))
+            if not planned:
+                results[pending[0].index] = await _row_by_row(session, org, pending[0], actor, number_block)
+                pending, by_row = pending[1:], True
+                continue
+            if await write_segment(session, org, plan, number_block, turn):
+                for row, (persona_id, outcome) in planned:
+                    persona = plan.persona(persona_id)
+                    results[row.index] = RowResult(outcome, persona_id, persona["number"], row=persona)
+            else:
+                for row, _ in planned:
+                    results[row.index] = await _row_by_row(session, org, row, actor, number_block)
+                by_row = True
+            pending = pending[len(planned) :]
     done = [r for r in results if r is not None]
     assert len(done) == len(results)
     if by_row:
@@ -261,9 +263,11 @@ async def load_known(session: AsyncSession, org_id: uuid.UUID, rows: Sequence[Co
     return known
 
 
-async def write_segment(session: AsyncSession, org: Organization, plan: BatchPlan, number_block: int) -> bool:
+async def write_segment(
+    session: AsyncSession, org: Organization, plan: BatchPlan, number_block: int, turn: Turn | None = None
+) -> bool:
     """Write the plan in one savepoint; False (and nothing written) when a unique key was taken meanwhile."""
-    writes = Writes(session)
+    writes = Writes(session, turn)
     try:
         async with writes.savepoint():
             await write_contacts(writes, org, plan, number_block)

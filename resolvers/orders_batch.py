@@ -47,6 +47,7 @@ from resolvers.orders import MAX_MERGE_HOPS, OrderData, OrderOutcome, line_rows,
 from resolvers.orders_accrual import NO_BOOST, boosting_audiences
 from resolvers.points import boost_points, order_points
 from resolvers.rollup_batch import Posting
+from resolvers.turns import Turn, planning_turn
 from resolvers.upsert import Writes
 
 Ticket = tuple[str, str]
@@ -136,39 +137,40 @@ async def record_orders(
     number_block: int = 50,
 ) -> list[OrderRowResult]:
     """One result per order, in input order; the caller owns the transaction."""
-    results: list[OrderRowResult | None] = [None] * len(data)
-    rows = []
-    for i, order in enumerate(data):
-        where = [*path, str(i)]
-        errors = validate_order(order, where)
-        customer_path = [*where, "customer"]
-        try:
-            keys = validate_contact(org, order.customer, customer_path)
-        except (UserError, UserErrors) as e:
-            errors += errors_of(e)
-        if errors:
-            results[i] = OrderRowResult(OrderOutcome.REJECTED, errors=errors)
-            continue
-        rows.append(OrderRow(i, order, ContactRow(i, order.source, order.customer, keys, customer_path), where))
-    tickets = await _recorded(session, org.id, [row.ticket for row in rows])
-    for row in rows:
-        if row.ticket in tickets:
-            order_id, persona_id = tickets[row.ticket]
-            results[row.index] = OrderRowResult(OrderOutcome.DUPLICATE, order_id, persona_id)
-    rows = [row for row in rows if results[row.index] is None]
-    contact_errors = await store_errors(session, org.id, [row.customer for row in rows])
-    order_stores = await _stores(session, org.id, {row.data.store_id for row in rows} - {None})
-    for row, contact_error in zip(rows, contact_errors, strict=True):
-        error = contact_error
-        if error is None and row.data.store_id is not None and row.data.store_id not in order_stores:
-            error = UserError("NOT_FOUND", "No store with that id.", [*row.path, "storeId"])
-        if error is not None:
-            results[row.index] = OrderRowResult(OrderOutcome.REJECTED, errors=[error])
-    pending = [row for row in rows if results[row.index] is None]
-    batch = OrdersBatch(session, org, actor, number_block, tickets)
-    while pending:
-        done = await batch.segment(pending, results)
-        pending = pending[done:]
+    async with planning_turn() as turn:
+        results: list[OrderRowResult | None] = [None] * len(data)
+        rows = []
+        for i, order in enumerate(data):
+            where = [*path, str(i)]
+            errors = validate_order(order, where)
+            customer_path = [*where, "customer"]
+            try:
+                keys = validate_contact(org, order.customer, customer_path)
+            except (UserError, UserErrors) as e:
+                errors += errors_of(e)
+            if errors:
+                results[i] = OrderRowResult(OrderOutcome.REJECTED, errors=errors)
+                continue
+            rows.append(OrderRow(i, order, ContactRow(i, order.source, order.customer, keys, customer_path), where))
+        tickets = await _recorded(session, org.id, [row.ticket for row in rows])
+        for row in rows:
+            if row.ticket in tickets:
+                order_id, persona_id = tickets[row.ticket]
+                results[row.index] = OrderRowResult(OrderOutcome.DUPLICATE, order_id, persona_id)
+        rows = [row for row in rows if results[row.index] is None]
+        contact_errors = await store_errors(session, org.id, [row.customer for row in rows])
+        order_stores = await _stores(session, org.id, {row.data.store_id for row in rows} - {None})
+        for row, contact_error in zip(rows, contact_errors, strict=True):
+            error = contact_error
+            if error is None and row.data.store_id is not None and row.data.store_id not in order_stores:
+                error = UserError("NOT_FOUND", "No store with that id.", [*row.path, "storeId"])
+            if error is not None:
+                results[row.index] = OrderRowResult(OrderOutcome.REJECTED, errors=[error])
+        pending = [row for row in rows if results[row.index] is None]
+        batch = OrdersBatch(session, org, actor, number_block, tickets, turn)
+        while pending:
+            done = await batch.segment(pending, results)
+            pending = pending[done:]
     finished = [r for r in results if r is not None]
     assert len(finished) == len(results)
     if batch.by_row:
@@ -222,9 +224,11 @@ class OrdersBatch:
         actor: str,
         number_block: int,
         tickets: dict[Ticket, tuple[uuid.UUID, uuid.UUID]],
+        turn: Turn | None = None,
     ) -> None:
         self.session, self.org, self.actor, self.number_block = session, org, actor, number_block
         self.tickets = tickets
+        self.turn = turn
         self.boosting: list[Row[Any]] | None = None
         self.by_row = False  # whether any row went through the row-by-row path
 
@@ -327,7 +331,7 @@ class OrdersBatch:
     async def _write(self, plan: BatchPlan, planned: list[Planned]) -> bool:
         """The segment in one savepoint; False (nothing written) when a unique key was taken meanwhile."""
         org = self.org
-        writes = Writes(self.session)
+        writes = Writes(self.session, self.turn)
         try:
             async with writes.savepoint():
                 await write_contacts(writes, org, plan, self.number_block)

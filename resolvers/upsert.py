@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import UTCDateTime
+from resolvers.turns import Turn
 
 # Builds an INSERT from the dialect's insert() (PostgreSQL's or SQLite's: both have on_conflict_do_*
 # and `excluded`), with its ON CONFLICT and RETURNING.
@@ -141,9 +142,10 @@ class Writes:
 
     On SQLite (one writer at a time) each statement runs when it is given, in a nested transaction."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, turn: Turn | None = None) -> None:
         assert session.bind is not None
         self.session = session
+        self.turn = turn  # the batch's planning turn (resolvers/turns.py): ended as the last flush is sent
         self.pipelined = session.bind.dialect.name != "sqlite"
         self._queued: list[tuple[str, dict[str, Any] | None]] = []
 
@@ -201,6 +203,8 @@ class Writes:
         try:
             yield
             self._queued.append((f"RELEASE SAVEPOINT {SAVEPOINT}", None))
+            if self.turn is not None:
+                self.turn.end()  # the next batch plans while these statements run
             await self.flush()
         except IntegrityError:
             self._queued = []
