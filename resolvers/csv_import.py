@@ -45,6 +45,7 @@ from resolvers.ingest import (
     validate_contact,
 )
 from resolvers.ingest_batch import ingest_at
+from resolvers.statistics import GrowthStatistics
 
 BATCH_SIZE = 500
 COLUMNS = ("first_name", "last_name", "email", "phone", "birthday", "loyalty_member", "tags")
@@ -321,6 +322,7 @@ async def import_csv(
     text = text_stream(binary)
     try:
         header, lines = parse_lines(text)
+        statistics = GrowthStatistics(db)
         batch: list[CsvLine] = []
         broken: CsvFileError | None = None
         while True:
@@ -333,6 +335,7 @@ async def import_csv(
             if batch and (parsed is None or len(batch) >= batch_size):
                 for report in await _import_batch(db, org_id, source, actor, header, batch, number_block):
                     yield report
+                await statistics.wrote(len(batch))
                 batch = []
             if parsed is None:
                 break
