@@ -25,11 +25,9 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     Table,
-    Text,
     and_,
     bindparam,
     case,
-    cast,
     column,
     distinct,
     func,
@@ -39,7 +37,6 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -48,7 +45,7 @@ from models.base import new_id, one_of
 from models.enums import PointsEntryKind, PurchaseDimension
 from models.tables import ENTRIES, ORDER_LINES, ORDERS, PURCHASE_COUNTS, ROLLUPS
 from resolvers.points import KIND_COLUMN
-from resolvers.upsert import Writes, by_uuid, rows_parameter
+from resolvers.upsert import Writes, by_uuid, json_records, rows_parameter
 
 SHOPPING_SUMS = (
     "orders_count",
@@ -144,7 +141,7 @@ class RollupBatch:
         if entries and writes.pipelined:
             for seq, entry in enumerate(entries):
                 entry["seq"] = seq
-            writes.queue(_entries_sql(writes.session.get_bind().dialect), rows_parameter(("created_at",), entries))
+            await writes.execute(_entries_after_rollups, rows_parameter(("created_at",), entries))
         elif entries:
             balances: dict[uuid.UUID, int] = {row.persona_id: row.points_balance for row in returned or []}
             running = {p: balances[p] - sum(d.values()) for p, d in points.items()}
@@ -272,31 +269,20 @@ ENTRY_COLUMNS = (
     "actor",
     "created_at",
 )
-_ENTRIES_SQL: dict[str, str] = {}
 
 
-def _entries_sql(dialect: Dialect) -> str:
+def _entries_after_rollups(_dialect: Dialect) -> Any:
     """PostgreSQL: insert the entries (rows with a `seq`, their posting order) with balance_after read
     from the rollup the same transaction's upsert just moved by their sum:
     balance - (the persona's entries' sum) + (its entries' sum up to this one)."""
-    sql = _ENTRIES_SQL.get(dialect.name)
-    if sql is None:
-        x = (
-            func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
-            .table_valued(*(column(name, ENTRIES.c[name].type) for name in ENTRY_COLUMNS), column("seq", Integer))
-            .render_derived(name="x", with_types=True)
-        )
-        r = ROLLUPS.c
-        balance_after = (
-            r.points_balance
-            - func.sum(x.c.delta).over(partition_by=x.c.persona_id)
-            + func.sum(x.c.delta).over(partition_by=x.c.persona_id, order_by=x.c.seq)
-        )
-        source = select(*(x.c[name] for name in ENTRY_COLUMNS), balance_after).join_from(
-            x, ROLLUPS, and_(r.org_id == x.c.org_id, r.persona_id == x.c.persona_id)
-        )
-        statement = pg_insert(ENTRIES).from_select([*ENTRY_COLUMNS, "balance_after"], source)
-        compiled = statement.compile(dialect=dialect)
-        assert set(compiled.params) == {"rows"}
-        sql = _ENTRIES_SQL[dialect.name] = str(compiled)
-    return sql
+    x = json_records(ENTRIES, ENTRY_COLUMNS, column("seq", Integer))
+    r = ROLLUPS.c
+    balance_after = (
+        r.points_balance
+        - func.sum(x.c.delta).over(partition_by=x.c.persona_id)
+        + func.sum(x.c.delta).over(partition_by=x.c.persona_id, order_by=x.c.seq)
+    )
+    source = select(*(x.c[name] for name in ENTRY_COLUMNS), balance_after).join_from(
+        x, ROLLUPS, and_(r.org_id == x.c.org_id, r.persona_id == x.c.persona_id)
+    )
+    return pg_insert(ENTRIES).from_select([*ENTRY_COLUMNS, "balance_after"], source)

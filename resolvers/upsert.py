@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Result, Table, Text, bindparam, cast, column, func, select
+from sqlalchemy import ColumnClause, Result, Table, Text, bindparam, cast, column, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,6 +36,16 @@ def _statement(target: Target, insert: Callable[[Table], Any]) -> Any:
     return insert(target) if isinstance(target, Table) else target(insert)
 
 
+def json_records(table: Table, names: Sequence[str], *more: ColumnClause[Any]) -> Any:
+    """PostgreSQL: `jsonb_to_recordset(:rows) AS x(name type, ...)`, the JSON array parameter of
+    rows read as the table's columns `names` (and the columns `more`)."""
+    return (
+        func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in names), *more)
+        .render_derived(name="x", with_types=True)
+    )
+
+
 class _Compiled:
     """One statement for one database and one set of columns: its SQL, or (SQLite) its construct."""
 
@@ -49,11 +59,7 @@ class _Compiled:
         self.statement = stmt
         self.sql = ""
         if not self.sqlite:
-            records = (
-                func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
-                .table_valued(*(column(name, table.c[name].type) for name in names))
-                .render_derived(name="x", with_types=True)
-            )
+            records = json_records(table, names)
             compiled = stmt.from_select(list(names), select(*(records.c[name] for name in names))).compile(
                 dialect=dialect
             )
@@ -157,11 +163,6 @@ class Writes:
             compiled = _compiled(self.session, target, rows)
             self._queued.append((compiled.sql, rows_parameter(compiled.times, rows)))
         return None
-
-    def queue(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
-        """A statement of the driver's own SQL (PostgreSQL only)."""
-        assert self.pipelined, "SQLite runs each statement as it is given"
-        self._queued.append((sql, parameters))
 
     async def execute(self, build: Callable[[Dialect], Any], parameters: dict[str, Any]) -> None:
         """A statement built by `build` for the database (once: on PostgreSQL its SQL is kept),
