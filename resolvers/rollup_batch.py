@@ -141,7 +141,8 @@ class RollupBatch:
         if entries and writes.pipelined:
             for seq, entry in enumerate(entries):
                 entry["seq"] = seq
-            await writes.execute(_entries_after_rollups, rows_parameter(("created_at",), entries))
+                del entry["created_at"]  # the time of the write (_entries_after_rollups)
+            await writes.execute(_entries_after_rollups, rows_parameter((), entries))
         elif entries:
             balances: dict[uuid.UUID, int] = {row.persona_id: row.points_balance for row in returned or []}
             running = {p: balances[p] - sum(d.values()) for p, d in points.items()}
@@ -274,15 +275,21 @@ ENTRY_COLUMNS = (
 def _entries_after_rollups(_dialect: Dialect) -> Any:
     """PostgreSQL: insert the entries (rows with a `seq`, their posting order) with balance_after read
     from the rollup the same transaction's upsert just moved by their sum:
-    balance - (the persona's entries' sum) + (its entries' sum up to this one)."""
-    x = json_records(ENTRIES, ENTRY_COLUMNS, column("seq", Integer))
+    balance - (the persona's entries' sum) + (its entries' sum up to this one).
+
+    Their created_at is the time of this INSERT, as post_entries takes it after its UPDATE of the
+    rollup: a batch that shares a persona with another writes its entries once the other has
+    committed (the rollup's row lock), so (created_at, id), the ledger's order, is the order of the
+    balances, whichever batch planned first. Within the batch, ids are made in posting order."""
+    written = tuple(name for name in ENTRY_COLUMNS if name != "created_at")
+    x = json_records(ENTRIES, written, column("seq", Integer))
     r = ROLLUPS.c
     balance_after = (
         r.points_balance
         - func.sum(x.c.delta).over(partition_by=x.c.persona_id)
         + func.sum(x.c.delta).over(partition_by=x.c.persona_id, order_by=x.c.seq)
     )
-    source = select(*(x.c[name] for name in ENTRY_COLUMNS), balance_after).join_from(
+    source = select(*(x.c[name] for name in written), balance_after, func.clock_timestamp()).join_from(
         x, ROLLUPS, and_(r.org_id == x.c.org_id, r.persona_id == x.c.persona_id)
     )
-    return pg_insert(ENTRIES).from_select([*ENTRY_COLUMNS, "balance_after"], source)
+    return pg_insert(ENTRIES).from_select([*written, "balance_after", "created_at"], source)
