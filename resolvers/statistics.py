@@ -44,13 +44,14 @@ class GrowthStatistics:
     async def wrote(self, rows: int) -> None:
         if self.db.is_sqlite:
             return
-        async with self.db.engine.connect() as conn:
-            if self.known is None:
+        if self.known is None:
+            async with self.db.engine.connect() as conn:
                 found = await conn.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'personas'::regclass"))
-                self.known = max(int(found or 0), 0)  # -1: never analyzed
-            self.since += rows
-            if self.since < max(self.min_rows, self.known):
-                return
+            self.known = max(int(found or 0), 0)  # -1: never analyzed
+        self.since += rows
+        if self.since < max(self.min_rows, self.known):
+            return
+        async with self.db.engine.connect() as conn:
             await conn.execute(text(f"ANALYZE {', '.join(TABLES)}"))
             await conn.commit()
         self.known += self.since
