@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Order, Organization, Persona, PointsEntry
-from models.base import UTCDateTime
+from models.base import UTCDateTime, utcnow
 from models.enums import PointsEntryKind, PurchaseDimension
 from models.tables import ENTRIES, PURCHASE_COUNTS, ROLLUPS
 from resolvers import audiences
@@ -112,7 +112,7 @@ async def fold_into_rollup(
     ).scalar_one()
     if not deltas:
         return
-    running = balance - total
+    running, now = balance - total, utcnow()  # after the rollup's lock: the ledger's order is the balances'
     entries = []
     for kind, points in deltas:
         running += points
@@ -125,7 +125,7 @@ async def fold_into_rollup(
                 balance_after=running,
                 order_id=order.id,
                 actor=actor,
-                created_at=order.created_at,
+                created_at=now,
             ).model_dump()
         )
     await insert_rows(session, ENTRIES, entries)
